@@ -1,0 +1,174 @@
+"""Hardware interfaces every board driver implements: the SLIC (line control) and the audio port.
+
+Stdlib only, so the rest of the firmware imports on any machine. Drivers (sim, ag1171, si3215, alsa)
+implement these; `line` and `phone` see only these types. Hook events carry the monotonic time of
+the edge as the hardware saw it, because pulse dialling and hook flash are decoded from the gaps
+between edges in `line`, not here.
+"""
+
+from __future__ import annotations
+
+import abc
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+SAMPLE_RATE = 8000
+PERIOD_SAMPLES = 160  # 20 ms at 8 kHz
+PERIOD_SECONDS = PERIOD_SAMPLES / SAMPLE_RATE
+BYTES_PER_SAMPLE = 2  # signed 16-bit, native (little) endian
+PERIOD_BYTES = PERIOD_SAMPLES * BYTES_PER_SAMPLE
+
+
+class HardwareError(RuntimeError):
+    """A board or chip is missing, misconfigured or reports a fault; the message says which."""
+
+
+class Linefeed(enum.Enum):
+    """SLIC linefeed states (the names the ProSLIC datasheets use)."""
+
+    OPEN = "open"  # line disconnected: no battery (also used after a power alarm)
+    FORWARD_ACTIVE = "forward-active"  # normal talk/idle battery
+    ON_HOOK_TRANSMISSION = "on-hook-transmission"  # audio path live while on hook (caller ID, VMWI)
+    REVERSE_ACTIVE = "reverse-active"  # polarity reversed (answer supervision, some caller-ID standards)
+    RINGING = "ringing"  # ring voltage applied; driven by `Slic.ring`, not set directly
+
+
+@dataclass(frozen=True)
+class HookEvent:
+    """A debounced hook switch edge: `off_hook` is the new state, `at` the monotonic time it happened."""
+
+    line: int
+    off_hook: bool
+    at: float
+
+
+@dataclass(frozen=True)
+class RingCadence:
+    """Ringing pattern: (on, off) seconds pairs repeated until stopped; `frequency_hz` 20 or 25 Hz."""
+
+    segments: tuple[tuple[float, float], ...]
+    frequency_hz: float = 20.0
+
+    def __post_init__(self) -> None:
+        if not self.segments:
+            raise ValueError("a ring cadence needs at least one (on, off) segment")
+        for on, off in self.segments:
+            if on <= 0 or off < 0:
+                raise ValueError(f"bad ring cadence segment ({on}, {off}): on > 0 and off >= 0")
+        if not 15.0 <= self.frequency_hz <= 60.0:
+            raise ValueError(f"ring frequency {self.frequency_hz} Hz is outside 15..60 Hz")
+
+    @property
+    def period(self) -> float:
+        return sum(on + off for on, off in self.segments)
+
+
+HookListener = Callable[[HookEvent], None]
+
+
+class Slic(abc.ABC):
+    """Line control of one FXS port.
+
+    `on_hook_event` is called from whatever thread the driver's hardware library uses; the runtime
+    hands events to the asyncio loop with `call_soon_threadsafe`. Ringing runs in the driver (or
+    chip) with the given cadence until `stop_ring`; a driver stops ringing by itself on ring trip
+    (the phone going off hook while ringing) and reports the off-hook edge.
+    """
+
+    line: int
+    on_hook_event: HookListener | None = None
+
+    @property
+    @abc.abstractmethod
+    def off_hook(self) -> bool:
+        """The current debounced hook state."""
+
+    @property
+    @abc.abstractmethod
+    def linefeed(self) -> Linefeed:
+        """The linefeed state now (RINGING while a ring burst or its cadence is running)."""
+
+    @abc.abstractmethod
+    def set_linefeed(self, state: Linefeed) -> None:
+        """Apply a linefeed state other than RINGING; stops any ringing first."""
+
+    @abc.abstractmethod
+    def ring(self, cadence: RingCadence) -> None:
+        """Start ringing with `cadence` (first burst now), repeating until `stop_ring` or ring trip."""
+
+    @abc.abstractmethod
+    def stop_ring(self) -> None:
+        """Stop ringing and return to the linefeed state from before ringing."""
+
+    @property
+    @abc.abstractmethod
+    def ringing(self) -> bool:
+        """True while a ring cadence is active (during both its on and off parts)."""
+
+    def close(self) -> None:  # noqa: B027 - optional for drivers with nothing to release
+        """Release the hardware; the line is left open (no battery)."""
+
+    def _emit(self, event: HookEvent) -> None:
+        listener = self.on_hook_event
+        if listener is not None:
+            listener(event)
+
+
+class AudioPort(abc.ABC):
+    """8 kHz mono S16 audio of one line, one 20 ms period at a time.
+
+    `read` blocks until the device has captured a whole period: the audio device is the media clock.
+    `write` queues one period for playout and blocks only when the device buffer is full. Overruns
+    (capture data lost) and underruns (playout starved) are counted and recovered from by the driver.
+    """
+
+    line: int
+    overruns: int = 0
+    underruns: int = 0
+
+    @abc.abstractmethod
+    def start(self) -> None:
+        """Open/prepare the device; idempotent."""
+
+    @abc.abstractmethod
+    def read(self) -> bytes:
+        """Block until one capture period is available and return it (PERIOD_BYTES bytes)."""
+
+    @abc.abstractmethod
+    def write(self, period: bytes) -> None:
+        """Queue one playout period (PERIOD_BYTES bytes)."""
+
+    @abc.abstractmethod
+    def stop(self) -> None:
+        """Stop the device and wake a blocked `read` (which then raises `AudioStopped`)."""
+
+    def close(self) -> None:
+        self.stop()
+
+
+class AudioStopped(Exception):
+    """Raised by a blocked `AudioPort.read` when the port is stopped, so the media thread can exit."""
+
+
+@dataclass
+class LinePort:
+    """One FXS port of a board: its SLIC and its audio."""
+
+    index: int
+    slic: Slic
+    audio: AudioPort
+
+
+@dataclass
+class Board:
+    """A running board: its profile name and its ports. `close` releases every port."""
+
+    name: str
+    driver: str
+    lines: list[LinePort]
+
+    def close(self) -> None:
+        for port in self.lines:
+            port.audio.close()
+            port.slic.close()
