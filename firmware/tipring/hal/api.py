@@ -106,7 +106,7 @@ class Slic(abc.ABC):
     def ringing(self) -> bool:
         """True while a ring cadence is active (during both its on and off parts)."""
 
-    def close(self) -> None:  # noqa: B027 - optional for drivers with nothing to release
+    def close(self) -> None:  # noqa: B027 - optional: not every driver has something to release
         """Release the hardware; the line is left open (no battery)."""
 
     def _emit(self, event: HookEvent) -> None:
