@@ -88,3 +88,18 @@ def test_missing_compiler_gives_a_clear_error(source_copy: Path, tmp_path: Path)
     output = result.stdout + result.stderr
     assert "TipRing needs a C compiler" in output
     assert "apt-get install build-essential" in output
+
+
+def test_missing_python_headers_give_a_clear_error(tmp_path: Path) -> None:
+    # Point sysconfig's include directory at an empty folder, as on a machine without python3-dev.
+    probe = (
+        "import sysconfig, runpy; real = sysconfig.get_paths;"
+        f"sysconfig.get_paths = lambda *a, **k: {{**real(*a, **k), 'include': {str(tmp_path)!r}}};"
+        f"runpy.run_path({str(ROOT / 'cext' / 'build_dsp.py')!r})"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "_PYTHON_SYSCONFIGDATA_NAME"}
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            env=env, timeout=60, check=False)
+    assert result.returncode != 0
+    assert "TipRing needs the Python" in result.stderr and "headers" in result.stderr
+    assert str(tmp_path / "Python.h") in result.stderr
