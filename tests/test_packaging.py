@@ -57,6 +57,7 @@ def test_wheel_holds_the_extension_and_package_data(wheel: Path) -> None:
                    "tipring/cli.py"):
         assert needed in names
     assert not any(n.startswith("tests/") for n in names), "tests must not ship in the image"
+    assert any(n.endswith(".data/data/share/tipring/hw/boards/sim.toml") for n in names), names
 
 
 def test_installed_wheel_encodes_without_the_source_tree(wheel: Path, tmp_path: Path) -> None:

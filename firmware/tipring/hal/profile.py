@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,13 +39,15 @@ class BoardProfile:
 def profile_dirs() -> list[Path]:
     """Where profiles are looked up, first match wins.
 
-    $TIPRING_BOARDS (a path list), the image's /etc and /usr/share copies, and the source checkout's
-    hw/boards (for `tipring run` from a development tree).
+    $TIPRING_BOARDS (a path list), /etc/tipring/boards (local overrides), the source checkout's
+    hw/boards (so a development tree runs its own edits), then the copies installed with the
+    package under <prefix>/share/tipring/hw/boards (/usr/share/... in the image).
     """
     dirs = [Path(p) for p in os.environ.get("TIPRING_BOARDS", "").split(os.pathsep) if p]
-    dirs += [Path("/etc/tipring/boards"), Path("/usr/share/tipring/hw/boards")]
-    checkout = Path(__file__).resolve().parents[3] / "hw" / "boards"
-    dirs.append(checkout)
+    dirs.append(Path("/etc/tipring/boards"))
+    dirs.append(Path(__file__).resolve().parents[3] / "hw" / "boards")
+    for prefix in dict.fromkeys((sys.prefix, "/usr")):
+        dirs.append(Path(prefix) / "share" / "tipring" / "hw" / "boards")
     return dirs
 
 
