@@ -15,7 +15,7 @@ from conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
-BUILD_INPUTS = ["pyproject.toml", "setup.py", "README.md", "LICENSE", "cext", "firmware"]
+BUILD_INPUTS = ["pyproject.toml", "setup.py", "README.md", "LICENSE", "cext", "firmware", "hw"]
 
 
 @pytest.fixture(scope="module")
