@@ -231,8 +231,8 @@ BAD_VALUES = [
     ({("lines",): []}, "lines", "must have at least 1 line, got 0"),
     ({("lines",): [{}, {}, {}]}, "lines", "must have at most 2 lines, got 3"),
     # cross-field
-    ({("lines", 0, "flash_min_ms"): 800}, "lines[0].flash_min_ms",
-     "must be less than flash_max_ms (800), got 800"),
+    ({("lines", 0, "flash_min_ms"): 1100}, "lines[0].flash_min_ms",
+     "must be less than flash_max_ms (1100), got 1100"),
     ({("lines", 1, "flash_max_ms"): 90}, "lines[1].flash_min_ms",
      "must be less than flash_max_ms (90), got 100"),
     # free text and names
@@ -364,11 +364,11 @@ def test_validate_checks_objects_built_in_code() -> None:
 
 
 def test_render_refuses_an_invalid_config() -> None:
-    bad = Config(lines=(LineConfig(flash_min_ms=900),))
+    bad = Config(lines=(LineConfig(flash_min_ms=1200),))
     with pytest.raises(ConfigError) as caught:
         render_config(bad)
     assert caught.value.errors == [
-        FieldError("lines[0].flash_min_ms", "must be less than flash_max_ms (800), got 900")]
+        FieldError("lines[0].flash_min_ms", "must be less than flash_max_ms (1100), got 1200")]
 
 
 def test_input_document_is_not_modified() -> None:

@@ -56,7 +56,7 @@ class LineConfig:
     tx_gain_db: float = setting(0.0, rules.between(*GAIN_DB))  # phone -> network
     rx_gain_db: float = setting(0.0, rules.between(*GAIN_DB))  # network -> phone
     flash_min_ms: int = setting(100, rules.between(*FLASH_MS))
-    flash_max_ms: int = setting(800, rules.between(*FLASH_MS))
+    flash_max_ms: int = setting(1100, rules.between(*FLASH_MS))  # longer on-hook = hang-up
     caller_id: CallerIdStandard = "bellcore"
 
     def cross_check(self, at: str, report: Report) -> None:
