@@ -317,7 +317,7 @@ def test_all_errors_are_reported_at_once() -> None:
         ("accounts", 0, "transprot"): "udp",
         ("accounts", 1, "id"): "sip1",
         ("lines", 1, "account"): "ghost",
-        ("lines", 0, "flash_min_ms"): 900,
+        ("lines", 0, "flash_min_ms"): 1200,
         ("network", "gateway"): "10.0.0.1",
         ("device", "region"): "ZZ",
         ("accounts", 0, "codecs"): [],
