@@ -1,0 +1,404 @@
+/*
+ * Adaptive jitter buffer: the algorithm is described with tr_jbuf_t in tipring_dsp.h. This file
+ * keeps to that order: stream bookkeeping, put (arrival side), target update, get (playout).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tipring_dsp.h"
+
+enum {
+    RING_MASK = TR_JB_RING - 1,
+    FRAME = 160,
+    RESYNC = 16000,              /* 2 s off the timeline: a new timeline, not jitter */
+    SAFETY = 20,                 /* 2.5 ms on top of the percentile */
+    SHRINK_STEP = 8,             /* 1 ms per 200 ms update: 5 ms/s */
+    UPDATE_FRAMES = 10,          /* re-evaluate the target every 200 ms */
+    ADJUST_SPEECH = 80,          /* |err| that justifies a pitch-period edit in speech: 10 ms */
+    ADJUST_QUIET = 40,           /* ... and in a quiet frame: 5 ms */
+    QUIET_POWER = 130 * 130,     /* mean square below about -45 dBm0 */
+    PEAK_SPAN = 100,             /* packets within which a second peak confirms a spike */
+};
+
+static void forget_stream(tr_jbuf_t *jb)
+{
+    memset(jb->valid, 0, sizeof jb->valid);
+    jb->have_stream = 0;
+    jb->silent = 1;
+    jb->window_len = 0;
+    jb->window_head = 0;
+    jb->unconfirmed_lost = 0;
+    jb->since_peak = PEAK_SPAN + 1;
+    tr_plc_init(&jb->plc);
+}
+
+void tr_jb_init(tr_jbuf_t *jb, int32_t min_delay_ms, int32_t max_delay_ms, int fixed)
+{
+    memset(jb, 0, sizeof *jb);
+    if (min_delay_ms < 0)
+        min_delay_ms = 0;
+    if (max_delay_ms < min_delay_ms)
+        max_delay_ms = min_delay_ms;
+    if (max_delay_ms > 500)
+        max_delay_ms = 500;      /* the ring must hold max delay plus a burst */
+    jb->min_delay = min_delay_ms * 8;
+    jb->max_delay = max_delay_ms * 8;
+    jb->fixed = fixed;
+    jb->target = jb->min_delay;
+    forget_stream(jb);
+}
+
+/* Extend a 32-bit RTP timestamp to the timeline, choosing the wrap nearest the last packet. */
+static int64_t extend(const tr_jbuf_t *jb, uint32_t ts)
+{
+    return jb->last_ext + (int32_t)(ts - (uint32_t)jb->last_ext);
+}
+
+static void start_stream(tr_jbuf_t *jb, uint32_t ssrc, uint32_t ts, int64_t arrival)
+{
+    int64_t ext = (int64_t)ts + ((int64_t)1 << 32);   /* keeps early reordered packets positive */
+    jb->have_stream = 1;
+    jb->ssrc = ssrc;
+    jb->last_ext = ext;
+    jb->play_ts = ext;
+    jb->newest_end = ext;
+    jb->anchor = arrival - ext;                       /* the first relative delay */
+    jb->base = jb->anchor;
+    jb->frames = 0;
+}
+
+static void remember_delay(tr_jbuf_t *jb, int64_t r)
+{
+    int64_t offset = r - jb->anchor;
+    if (offset > INT32_MAX / 2 || offset < INT32_MIN / 2)
+        offset = offset > 0 ? INT32_MAX / 2 : INT32_MIN / 2;
+    jb->window[jb->window_head] = (int32_t)offset;
+    jb->window_head = (jb->window_head + 1) % TR_JB_WINDOW;
+    if (jb->window_len < TR_JB_WINDOW)
+        jb->window_len++;
+}
+
+/* Grow fast: a packet that missed its slot is a peak; a second peak within PEAK_SPAN packets
+ * raises the target at once to cover the smaller of the two (one outlier alone does not). */
+static void note_peak(tr_jbuf_t *jb, int64_t offset)
+{
+    jb->since_peak++;
+    if (jb->fixed || offset + SAFETY <= jb->target)
+        return;
+    int64_t covered = offset < jb->last_peak ? offset : jb->last_peak;
+    if (jb->since_peak <= PEAK_SPAN && covered + SAFETY > jb->target)
+        jb->target = covered + SAFETY > jb->max_delay ? jb->max_delay : (int32_t)(covered + SAFETY);
+    jb->last_peak = (int32_t)(offset > INT32_MAX / 2 ? INT32_MAX / 2 : offset);
+    jb->since_peak = 0;
+}
+
+static void decode(int law, const uint8_t *payload, int16_t *pcm, int32_t len)
+{
+    if (law == TR_LAW_ALAW)
+        tr_alaw_decode(payload, pcm, (size_t)len);
+    else
+        tr_ulaw_decode(payload, pcm, (size_t)len);
+}
+
+int tr_jb_put(tr_jbuf_t *jb, uint32_t ssrc, uint16_t seq, uint32_t timestamp, int marker, int law,
+              const uint8_t *payload, int32_t len, int64_t arrival_us)
+{
+    /* Timing comes from timestamps; sequence numbers serve RTCP loss accounting in the RTP layer
+     * and are taken so the interface carries the whole RTP header. Talkspurt starts (marker) need
+     * no re-alignment here, as they fall in silence where play_ts already re-aligns. */
+    (void)seq;
+    int result = TR_JB_ACCEPTED;
+    if (len <= 0 || len > TR_JB_MAX_PAYLOAD || (law != TR_LAW_ULAW && law != TR_LAW_ALAW)) {
+        jb->stats.discarded++;
+        return TR_JB_DISCARDED;
+    }
+    int64_t arrival = arrival_us * 8 / 1000;
+    if (jb->have_stream && ssrc != jb->ssrc) {
+        forget_stream(jb);
+        jb->stats.resets++;
+        result = TR_JB_RESET;
+    }
+    if (jb->have_stream) {
+        int64_t ext = extend(jb, timestamp);
+        int64_t off = arrival - ext - jb->base;
+        if (off > RESYNC || off < -RESYNC) {
+            forget_stream(jb);
+            jb->stats.resets++;
+            result = TR_JB_RESET;
+        }
+    }
+    if (!jb->have_stream)
+        start_stream(jb, ssrc, timestamp, arrival);
+
+    int64_t ext = extend(jb, timestamp);
+    jb->stats.received++;
+    remember_delay(jb, arrival - ext);
+    note_peak(jb, arrival - ext - jb->base);
+    if (ext > jb->last_ext)
+        jb->last_ext = ext;
+
+    int64_t end = ext + len;
+    if (marker && ext >= jb->play_ts && jb->unconfirmed_lost > 0) {
+        /* A new talkspurt after the concealment: the sender had stopped, nothing was lost. */
+        jb->stats.lost_samples -= (uint32_t)jb->unconfirmed_lost;
+        jb->unconfirmed_lost = 0;
+    }
+    if (end <= jb->play_ts) {
+        jb->stats.late++;
+        return TR_JB_LATE;
+    }
+    if (end - jb->play_ts > TR_JB_RING) {
+        jb->stats.overflow++;
+        jb->stats.discarded++;
+        return TR_JB_DISCARDED;
+    }
+    /* Only samples not yet played are stored; a packet adding none of them is a duplicate. */
+    int32_t skip = ext < jb->play_ts ? (int32_t)(jb->play_ts - ext) : 0;
+    int32_t fresh = 0;
+    for (int32_t i = skip; i < len; i++)
+        fresh += !jb->valid[(ext + i) & RING_MASK];
+    if (fresh == 0) {
+        jb->stats.duplicate++;
+        return TR_JB_DUPLICATE;
+    }
+    int16_t pcm[TR_JB_MAX_PAYLOAD];
+    decode(law, payload, pcm, len);
+    for (int32_t i = skip; i < len; i++) {
+        int64_t at = (ext + i) & RING_MASK;
+        jb->pcm[at] = pcm[i];
+        jb->valid[at] = 1;
+    }
+    if (end > jb->newest_end)
+        jb->newest_end = end;
+    return result;
+}
+
+static int compare_int32(const void *a, const void *b)
+{
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Every 200 ms: base = window minimum, target from the 98th percentile of (r - base). */
+static void update_target(tr_jbuf_t *jb)
+{
+    if (jb->window_len == 0)
+        return;
+    int32_t sorted[TR_JB_WINDOW];
+    memcpy(sorted, jb->window, (size_t)jb->window_len * sizeof(int32_t));
+    qsort(sorted, (size_t)jb->window_len, sizeof(int32_t), compare_int32);
+    int32_t low = sorted[0];
+    int32_t high = sorted[(jb->window_len - 1) * 98 / 100];
+    jb->base = jb->anchor + low;
+    jb->stats.jitter = high - low;
+    int32_t wanted = jb->fixed ? jb->min_delay : high - low + SAFETY;
+    if (wanted < jb->min_delay)
+        wanted = jb->min_delay;
+    if (wanted > jb->max_delay)
+        wanted = jb->max_delay;
+    if (wanted >= jb->target)
+        jb->target = wanted;
+    else
+        jb->target = wanted > jb->target - SHRINK_STEP ? wanted : jb->target - SHRINK_STEP;
+}
+
+static int32_t count_valid(const tr_jbuf_t *jb, int64_t from, int32_t n)
+{
+    int32_t count = 0;
+    for (int32_t i = 0; i < n; i++)
+        count += jb->valid[(from + i) & RING_MASK];
+    return count;
+}
+
+/* The first stored sample in [from, limit), or limit. */
+static int64_t next_valid(const tr_jbuf_t *jb, int64_t from, int64_t limit)
+{
+    if (limit > jb->newest_end)
+        limit = jb->newest_end > from ? jb->newest_end : from;
+    for (int64_t t = from; t < limit; t++)
+        if (jb->valid[t & RING_MASK])
+            return t;
+    return limit;
+}
+
+/* Take n samples from play_ts onwards into dst, clearing them from the ring. */
+static void take(tr_jbuf_t *jb, int16_t *dst, int32_t n)
+{
+    for (int32_t i = 0; i < n; i++) {
+        int64_t at = (jb->play_ts + i) & RING_MASK;
+        dst[i] = jb->valid[at] ? jb->pcm[at] : 0;
+        jb->valid[at] = 0;
+    }
+    jb->play_ts += n;
+}
+
+static int64_t power(const int16_t *s, int32_t n)
+{
+    int64_t sum = 0;
+    for (int32_t i = 0; i < n; i++)
+        sum += (int32_t)s[i] * s[i];
+    return sum / n;
+}
+
+/* Lag in [PITCH_MIN, PITCH_MAX] maximising the normalised correlation of x[0..FRAME) with
+ * x[lag..lag+FRAME); x holds FRAME + PITCH_MAX samples. */
+static int32_t segment_pitch(const int16_t *x)
+{
+    double best_score = -1.0;
+    int32_t best = TR_PLC_PITCH_MIN;
+    for (int32_t lag = TR_PLC_PITCH_MIN; lag <= TR_PLC_PITCH_MAX; lag++) {
+        double cross = 0.0, energy = 1.0;
+        for (int32_t i = 0; i < FRAME; i++) {
+            cross += (double)x[i] * x[i + lag];
+            energy += (double)x[i + lag] * x[i + lag];
+        }
+        double score = cross > 0.0 ? cross * cross / energy : -1.0;
+        if (score > best_score) {
+            best_score = score;
+            best = lag;
+        }
+    }
+    return best;
+}
+
+/* Play one frame while dropping one pitch period, if the excess delay covers that period (so
+ * the edit does not undershoot and make the next packet late); needs FRAME + PITCH_MAX samples
+ * present. Returns 0 when it did nothing. */
+static int shrink(tr_jbuf_t *jb, int16_t *out, int64_t err)
+{
+    int16_t *x = jb->scratch;
+    for (int32_t i = 0; i < FRAME + TR_PLC_PITCH_MAX; i++)
+        x[i] = jb->pcm[(jb->play_ts + i) & RING_MASK];
+    int32_t p = segment_pitch(x);
+    if (p > err)
+        return 0;
+    for (int32_t i = 0; i < p; i++) {
+        int32_t w = (i + 1) * 256 / (p + 1);
+        out[i] = (int16_t)((x[i] * (256 - w) + x[i + p] * w) / 256);
+    }
+    memcpy(out + p, x + 2 * p, (size_t)(FRAME - p) * sizeof(int16_t));
+    int16_t discard[FRAME + TR_PLC_PITCH_MAX];
+    take(jb, discard, FRAME + p);
+    tr_plc_good(&jb->plc, out, out, FRAME);
+    jb->stats.shrinks++;
+    return 1;
+}
+
+/* Play one frame while inserting one pitch period of concealment, merged by overlap-add. */
+static void stretch(tr_jbuf_t *jb, int16_t *out)
+{
+    int32_t p = tr_plc_pitch(&jb->plc);
+    tr_plc_conceal(&jb->plc, out, p, 0);
+    take(jb, jb->scratch, FRAME - p);
+    tr_plc_good(&jb->plc, jb->scratch, out + p, FRAME - p);
+    jb->stats.concealed_samples += (uint32_t)p;
+    jb->stats.stretches++;
+}
+
+/* Count concealment that skipped audio as lost, provisionally: if the next packet turns out to
+ * start a talkspurt beyond it, it was the end of the last spurt, not loss (see tr_jb_put). */
+static void count_lost(tr_jbuf_t *jb, int32_t n)
+{
+    jb->stats.lost_samples += (uint32_t)n;
+    jb->unconfirmed_lost += n;
+}
+
+/* Play FRAME samples from play_ts: stored runs as they are, gaps concealed (or silent). A gap
+ * with audio stored after it is lost audio and skipped; a gap at the end with nothing after it
+ * is audio not yet arrived: waited for (play_ts holds) when we are ahead of the ideal. */
+static void play_runs(tr_jbuf_t *jb, int16_t *out, int was_silent, int64_t err)
+{
+    int32_t i = 0;
+    while (i < FRAME) {
+        int present = jb->valid[(jb->play_ts) & RING_MASK];
+        int32_t run = 1;
+        while (i + run < FRAME && jb->valid[(jb->play_ts + run) & RING_MASK] == present)
+            run++;
+        if (present || was_silent) {
+            take(jb, out + i, run);              /* in silence a gap is zeros, not concealment */
+            tr_plc_good(&jb->plc, out + i, out + i, run);
+            if (present)
+                jb->unconfirmed_lost = 0;
+        } else {
+            /* The gap starts where a packet starts: is that packet due yet? */
+            int awaited = i + run == FRAME && jb->newest_end <= jb->play_ts && err - i < 0;
+            tr_plc_conceal(&jb->plc, out + i, run, 1);
+            jb->stats.concealed_samples += (uint32_t)run;
+            if (!awaited) {
+                jb->play_ts += run;
+                count_lost(jb, run);
+            }
+        }
+        i += run;
+    }
+}
+
+void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
+{
+    if (!jb->have_stream) {
+        memset(out, 0, FRAME * sizeof(int16_t));
+        return;
+    }
+    if (++jb->frames % UPDATE_FRAMES == 1)
+        update_target(jb);
+    int64_t now = now_us * 8 / 1000;
+    int64_t start = jb->play_ts;
+    int64_t err = now - jb->base - jb->target - jb->play_ts;
+    int32_t present = count_valid(jb, jb->play_ts, FRAME);
+
+    if (jb->silent) {
+        /* Silence: nothing to play, so play_ts can move at no audible cost. The next talkspurt
+         * starts exactly at its first sample when that sample is due (so frames stay aligned
+         * with packets); until then play_ts follows the ideal position. */
+        int64_t next = next_valid(jb, jb->play_ts, jb->newest_end);
+        /* Frames are 20 ms apart, so start at the frame nearest the due time (within 10 ms). */
+        if (next < jb->newest_end && now - jb->base - jb->target - next >= -FRAME / 2) {
+            jb->play_ts = next;
+            start = next;
+            err = now - jb->base - jb->target - next;
+        } else {
+            if (err > 0)
+                jb->play_ts = next < jb->play_ts + err ? next : jb->play_ts + err;
+            memset(out, 0, FRAME * sizeof(int16_t));
+            tr_plc_good(&jb->plc, out, out, FRAME);
+            goto done;
+        }
+        present = count_valid(jb, jb->play_ts, FRAME);
+    }
+    if (present == 0) {
+        /* Speech interrupted: late audio (we are ahead of the ideal) is waited for, lost audio
+         * is skipped; both are concealed. */
+        tr_plc_conceal(&jb->plc, out, FRAME, 1);
+        jb->stats.concealed_samples += FRAME;
+        if (err >= 0) {
+            jb->play_ts += FRAME;
+            count_lost(jb, FRAME);
+        }
+        if (jb->plc.erased >= 480)
+            jb->silent = 1;
+        goto done;
+    }
+
+    int was_silent = jb->silent;
+    jb->silent = 0;
+    if (!was_silent && present == FRAME) {
+        int16_t peek[FRAME];
+        for (int32_t i = 0; i < FRAME; i++)
+            peek[i] = jb->pcm[(jb->play_ts + i) & RING_MASK];
+        int quiet = power(peek, FRAME) < QUIET_POWER;
+        int32_t threshold = quiet ? ADJUST_QUIET : ADJUST_SPEECH;
+        if (err > threshold &&
+            count_valid(jb, jb->play_ts, FRAME + TR_PLC_PITCH_MAX) == FRAME + TR_PLC_PITCH_MAX &&
+            shrink(jb, out, err))
+            goto done;
+        if (err < -threshold) {
+            stretch(jb, out);
+            goto done;
+        }
+    }
+    play_runs(jb, out, was_silent, err);
+done:
+    if (!jb->silent)                     /* in silence there is no audio whose delay to report */
+        jb->stats.current_delay = (int32_t)(now - jb->base - start);
+    jb->stats.target_delay = jb->target;
+}
