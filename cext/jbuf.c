@@ -170,6 +170,8 @@ int tr_jb_put(tr_jbuf_t *jb, uint32_t ssrc, uint16_t seq, uint32_t timestamp, in
     }
     if (end > jb->newest_end)
         jb->newest_end = end;
+    jb->packet_len = len;
+    jb->phase_ref = ext;
     return result;
 }
 
@@ -261,16 +263,29 @@ static int32_t segment_pitch(const int16_t *x)
     return best;
 }
 
-/* Play one frame while dropping one pitch period, if the excess delay covers that period (so
- * the edit does not undershoot and make the next packet late); needs FRAME + PITCH_MAX samples
- * present. Returns 0 when it did nothing. */
+/* How early, in samples, the packet holding the end of a frame starting at `ts` is needed: a
+ * frame that starts mid-packet ends in the next packet, which must already be here. Steering on
+ * err minus this (the slack) keeps pitch-period edits from making the next packet late. */
+static int64_t phase_need(const tr_jbuf_t *jb, int64_t ts)
+{
+    if (jb->packet_len <= 0)
+        return 0;
+    int64_t into = (ts - jb->phase_ref) % jb->packet_len;
+    if (into < 0)
+        into += jb->packet_len;
+    return into == 0 ? 0 : jb->packet_len - into;
+}
+
+/* Play one frame while dropping one pitch period, if the slack left afterwards is not negative
+ * (so the edit cannot make the next packet late); needs FRAME + PITCH_MAX samples present.
+ * Returns 0 when it did nothing. */
 static int shrink(tr_jbuf_t *jb, int16_t *out, int64_t err)
 {
     int16_t *x = jb->scratch;
     for (int32_t i = 0; i < FRAME + TR_PLC_PITCH_MAX; i++)
         x[i] = jb->pcm[(jb->play_ts + i) & RING_MASK];
     int32_t p = segment_pitch(x);
-    if (p > err)
+    if (err - p - phase_need(jb, jb->play_ts + FRAME + p) < 0)
         return 0;
     for (int32_t i = 0; i < p; i++) {
         int32_t w = (i + 1) * 256 / (p + 1);
@@ -370,7 +385,7 @@ void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
          * is skipped; both are concealed. */
         tr_plc_conceal(&jb->plc, out, FRAME, 1);
         jb->stats.concealed_samples += FRAME;
-        if (err >= 0) {
+        if (err - phase_need(jb, jb->play_ts) >= 0) {
             jb->play_ts += FRAME;
             count_lost(jb, FRAME);
         }
@@ -387,11 +402,12 @@ void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
             peek[i] = jb->pcm[(jb->play_ts + i) & RING_MASK];
         int quiet = power(peek, FRAME) < QUIET_POWER;
         int32_t threshold = quiet ? ADJUST_QUIET : ADJUST_SPEECH;
-        if (err > threshold &&
+        int64_t slack = err - phase_need(jb, jb->play_ts);
+        if (slack > threshold &&
             count_valid(jb, jb->play_ts, FRAME + TR_PLC_PITCH_MAX) == FRAME + TR_PLC_PITCH_MAX &&
             shrink(jb, out, err))
             goto done;
-        if (err < -threshold) {
+        if (slack < -threshold) {
             stretch(jb, out);
             goto done;
         }

@@ -48,11 +48,13 @@ def make_trace(
     talkspurts: tuple[float, float] | None = None,
     first_seq: int = 1000,
     first_ts: int = 123456,
+    payloads: list[bytes] | None = None,
 ) -> Trace:
     """Packets every 20 ms of the sender's clock (which runs `sender_ppm` fast), each arriving
     `delay(rng, index)` seconds after it was sent unless `loss(rng, index)`. With `talkspurts`
     = (talk, silence) seconds, the sender is silent (sends nothing, as with DTX) between spurts
-    and marks the first packet of each spurt."""
+    and marks the first packet of each spurt. `payloads` (one per 20 ms, e.g. encoded speech)
+    replace the random codes."""
     rng = random.Random(seed)
     trace = Trace(name)
     n = int(seconds / PTIME)
@@ -68,7 +70,8 @@ def make_trace(
         if not speaking:
             speaking_before = False
             continue
-        payload = bytes(rng.getrandbits(8) for _ in range(SAMPLES))
+        random_payload = bytes(rng.getrandbits(8) for _ in range(SAMPLES))
+        payload = payloads[i % len(payloads)] if payloads else random_payload
         lost = loss(rng, i)
         d = delay(rng, i)
         trace.packets.append(Packet(
