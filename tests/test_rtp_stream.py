@@ -24,13 +24,13 @@ def rtp(pt: int = 0, seq: int = 1, ts: int = 160, ssrc: int = 0x1234) -> bytes:
 
 def test_outgoing_sequence_and_timestamp() -> None:
     s = stream()
-    s.sequence, s.timestamp = 0xFFFF, 0xFFFFFF00
+    s.sequence, s.timestamp = 0xFFFF, 0xFFFFFFF0
     first = parse_rtp(s.outgoing(b"\xff" * 160, marker=True))
     second = parse_rtp(s.outgoing(b"\xff" * 160))
     event = parse_rtp(s.outgoing(b"\x05\x0a\x00\xa0", payload_type=101, timestamp=1234))
     third = parse_rtp(s.outgoing(b"\xff" * 160))
     assert [first.sequence, second.sequence, event.sequence, third.sequence] == [0xFFFF, 0, 1, 2]
-    assert second.timestamp == (first.timestamp + 160) & 0xFFFFFFFF == 0xA0
+    assert second.timestamp == (first.timestamp + 160) & 0xFFFFFFFF == 0x90  # wrapped
     assert event.timestamp == 1234 and event.payload_type == 101
     assert third.timestamp == second.timestamp + 160  # the event did not move the clock
     assert first.marker and not second.marker
