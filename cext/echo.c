@@ -35,15 +35,35 @@ void tr_ec_init(tr_ec_t *ec, int32_t tail_ms, int nlp)
     ec->taps = taps;
     ec->nlp_enabled = nlp;
     ec->near_noise = 10.0f * 10.0f;
+    for (int32_t i = 0; i < 80; i++) {
+        ec->tone_cos[i] = cosf(2.0f * PI_F * 2100.0f / 8000.0f * (float)i);
+        ec->tone_sin[i] = sinf(2.0f * PI_F * 2100.0f / 8000.0f * (float)i);
+    }
     ec->noise_seed = 0x2545F491u;
 }
 
-static float dot(const float *w, const float *x, int32_t n)
+/* The tail is a multiple of 64 taps; eight independent sums let the compiler use SIMD. */
+static float dot(const float *restrict w, const float *restrict x, int32_t n)
 {
-    float sum = 0.0f;
+    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
+    for (int32_t k = 0; k < n; k += 8) {
+        s0 += w[k] * x[k];
+        s1 += w[k + 1] * x[k + 1];
+        s2 += w[k + 2] * x[k + 2];
+        s3 += w[k + 3] * x[k + 3];
+        s4 += w[k + 4] * x[k + 4];
+        s5 += w[k + 5] * x[k + 5];
+        s6 += w[k + 6] * x[k + 6];
+        s7 += w[k + 7] * x[k + 7];
+    }
+    return ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7));
+}
+
+static void adapt(float *restrict w, const float *restrict gain, const float *restrict x,
+                  float step, int32_t n)
+{
     for (int32_t k = 0; k < n; k++)
-        sum += w[k] * x[k];
-    return sum;
+        w[k] += step * gain[k] * x[k];
 }
 
 static float geigel_max(const tr_ec_t *ec)
@@ -161,9 +181,8 @@ void tr_ec_process(tr_ec_t *ec, const int16_t *far, int16_t *near, int32_t n)
 
         /* ANSam detector on both directions (the tone may come from either modem). */
         float both = xn + d;
-        float angle = 2.0f * PI_F * 2100.0f / 8000.0f * (float)ec->tone_n;
-        ec->tone_re += both * cosf(angle);
-        ec->tone_im -= both * sinf(angle);
+        ec->tone_re += both * ec->tone_cos[ec->tone_n % 80];
+        ec->tone_im -= both * ec->tone_sin[ec->tone_n % 80];
         ec->total_energy += both * both;
         if (++ec->tone_n == TONE_BLOCK)
             tone_block(ec);
@@ -194,9 +213,11 @@ void tr_ec_process(tr_ec_t *ec, const int16_t *far, int16_t *near, int32_t n)
             ec->chunk_max[ec->chunk] = 0.0f;
         }
 
-        float y_fg = dot(ec->fg, x, taps);
+        /* With no far-end signal in the tail there is no echo to model: skip the filters. */
+        int idle = ec->x_power < 1.0f;
+        float y_fg = idle ? 0.0f : dot(ec->fg, x, taps);
         float e_fg = d - y_fg;
-        float e_bg = d - dot(ec->bg, x, taps);
+        float e_bg = idle ? d : d - dot(ec->bg, x, taps);
         ec->d_short += (d * d - ec->d_short) * (1.0f / 40.0f);
         ec->y_short += (y_fg * y_fg - ec->y_short) * (1.0f / 40.0f);
 
@@ -220,9 +241,7 @@ void tr_ec_process(tr_ec_t *ec, const int16_t *far, int16_t *near, int32_t n)
          * small far-end power would otherwise be driven by that noise. */
         float far_mean = ec->x_power / (float)taps;
         if (ec->hangover == 0 && far_mean > FAR_ACTIVE / 16.0f && far_mean > 300.0f * ec->near_noise) {
-            float g = MU * e_bg / (ec->x_power + (float)taps * 100.0f);
-            for (int32_t k = 0; k < taps; k++)
-                ec->bg[k] += g * ec->gain[k] * x[k];
+            adapt(ec->bg, ec->gain, x, MU * e_bg / (ec->x_power + (float)taps * 100.0f), taps);
         }
 
         ec->block_d += d * d;
