@@ -34,6 +34,300 @@ void tr_ulaw_decode(const uint8_t *code, int16_t *pcm, size_t n);
 void tr_alaw_encode(const int16_t *pcm, uint8_t *code, size_t n);
 void tr_alaw_decode(const uint8_t *code, int16_t *pcm, size_t n);
 
+/*
+ * Tone generator (tone.c): a cadence of segments, each sounding up to 4 sine components (freq Hz,
+ * level dBm0; 0 dBm0 is a sine of peak 32768 * 10^(-3.14/20)) for on_samples, then silence for
+ * off_samples. Each segment names its own components, so SIT (three frequencies in sequence) and
+ * DTMF digit strings are one plan. on_samples < 0 sounds forever (steady dial tone). After the
+ * last segment the cadence restarts at segment loop_from, or ends when loop_from < 0.
+ * Oscillators run phase-continuously across frames; each on period is shaped by a raised-cosine
+ * ramp of ramp_samples at both ends, lying inside the on period, so edges are exact in samples.
+ */
+typedef struct {
+    float freq_hz;
+    float level_dbm0;
+} tr_tone_component_t;
+
+typedef struct {
+    tr_tone_component_t comp[4];
+    int32_t n_comp;
+    int32_t on_samples;
+    int32_t off_samples;
+} tr_tone_segment_t;
+
+typedef struct {
+    tr_tone_segment_t seg[32];
+    int32_t n_seg;
+    int32_t loop_from;
+    int32_t ramp_samples;
+} tr_tone_plan_t;
+
+typedef struct {
+    tr_tone_plan_t plan;
+    int32_t seg;             /* current segment, n_seg when finished */
+    int64_t pos;             /* samples into the current segment */
+    double re[4], im[4];     /* oscillator phasors (unit length) */
+    double wre[4], wim[4];   /* per-sample rotation of each component */
+    double amp[4];           /* peak amplitude of each component */
+} tr_tone_gen_t;
+
+/* Load a plan (copied) and start at its first sample. Returns 0, or -1 for an invalid plan. */
+int tr_tone_start(tr_tone_gen_t *g, const tr_tone_plan_t *plan);
+
+/*
+ * Produce the next n samples. mix = 0 writes them, mix != 0 adds them to out (saturating).
+ * Returns 1 while the cadence is still running after these samples, 0 once it has ended
+ * (samples past the end are silence).
+ */
+int tr_tone_generate(tr_tone_gen_t *g, int16_t *out, size_t n, int mix);
+
+/*
+ * DTMF and fax tone detector (dtmf.c), one per line, fed the capture direction frame by frame.
+ * Audio is cut into 102-sample blocks (12.75 ms, held across calls); for each block, a Goertzel
+ * filter per half gives every DTMF/fax frequency's level and its true frequency (from the phase
+ * advance between the halves), so a pair is accepted only within 2.5 % of nominal (Q.24: accept
+ * 1.5 %, reject 3.5 %), with twist high-low within [-10, +6] dB, the pair holding 80 % of the
+ * block's energy and both halves equally loud. A digit starts after 2 good blocks in a row and
+ * ends after 3 blocks without it (a 10 ms break is bridged, a 50 ms gap is not). CNG (1100 Hz)
+ * is reported after 400 ms, CED (2100 Hz) after 500 ms; CED phase reversals are left to the echo
+ * canceller. Event times are sample indices counted from tr_dtmf_rx_init.
+ */
+enum {
+    TR_DTMF_BLOCK = 102,
+    TR_EV_DIGIT_START = 1,
+    TR_EV_DIGIT_END = 2,
+    TR_EV_FAX_CNG = 3,
+    TR_EV_FAX_CED = 4
+};
+
+typedef struct {
+    int32_t kind;            /* TR_EV_* */
+    int32_t code;            /* ASCII '0'-'9', '*', '#', 'A'-'D'; 0 for fax tones */
+    int64_t at;              /* sample index: start of the digit/tone, or end (END) */
+    int32_t duration;        /* END: samples the digit lasted; otherwise 0 */
+    float low_dbm0;          /* START: low-group (or fax tone) level; otherwise 0 */
+    float high_dbm0;         /* START: high-group level; otherwise 0 */
+} tr_dtmf_event_t;
+
+typedef struct {
+    /* tuning, set by tr_dtmf_rx_init and adjustable afterwards */
+    float min_level_dbm0;    /* per tone; default -42 */
+    float max_high_over_low; /* dB, default +6 */
+    float max_low_over_high; /* dB, default +10 */
+    /* working state */
+    int16_t block[102];
+    int32_t fill;
+    int64_t samples;         /* samples fed so far */
+    int32_t prev_code;       /* digit seen in the previous block, 0 none */
+    int32_t digit;           /* digit in progress, 0 none */
+    int32_t misses;
+    int64_t digit_start, miss_start, prev_start;
+    float prev_low, prev_high;
+    int32_t fax_tone;        /* index of the fax tone being timed, -1 none */
+    int32_t fax_blocks, fax_misses, fax_reported;
+    int64_t fax_start;
+    double coef[10], cosw[10], sinw[10];   /* Goertzel constants of each analysis frequency */
+    double rot_re[20], rot_im[20];         /* phase alignment of each half block's result */
+} tr_dtmf_rx_t;
+
+void tr_dtmf_rx_init(tr_dtmf_rx_t *s);
+
+/* Feed n samples; writes up to max_events events and returns how many (extra ones are dropped). */
+int tr_dtmf_rx(tr_dtmf_rx_t *s, const int16_t *pcm, size_t n, tr_dtmf_event_t *events,
+               int max_events);
+
+/*
+ * Caller-ID FSK modulator (callerid.c): 1200 baud, phase-continuous, 8 kHz. Sends seizure_bits
+ * of alternating 0101... (starting with 0), then mark_bits of 1s, then each byte of data as a
+ * start bit (0), 8 data bits LSB first and stop_bits 1s, then postamble_bits of 1s. Bell 202:
+ * mark 1200 Hz, space 2200 Hz; ITU-T V.23 (ETSI): mark 1300 Hz, space 2100 Hz. Bit k covers the
+ * samples i with floor(i * 1200 / 8000) == k (no drift); the burst rises and falls over 1 ms.
+ * Fill the configuration fields and data, call tr_fsk_tx_start, then one tr_fsk_tx per frame.
+ */
+typedef struct {
+    /* configuration */
+    float mark_hz, space_hz;
+    float level_dbm0;
+    int32_t seizure_bits, mark_bits, stop_bits, postamble_bits;
+    uint8_t data[256];
+    int32_t len;
+    /* progress */
+    int64_t bit;             /* index of the bit being sent */
+    int64_t total_bits;
+    int32_t baud_phase;      /* advances 1200 a sample; a bit lasts 8000 */
+    int64_t sample, total_samples;
+    double re, im, amp;
+    double mark_re, mark_im, space_re, space_im;
+} tr_fsk_tx_t;
+
+/* Check the configuration and rewind. Returns 0, or -1 if a field is out of range. */
+int tr_fsk_tx_start(tr_fsk_tx_t *s);
+
+/* Next n samples; 1 while bits remain after them, 0 once the burst is over (then silence). */
+int tr_fsk_tx(tr_fsk_tx_t *s, int16_t *out, size_t n);
+
+/*
+ * Packet loss concealment for G.711 (in the spirit of G.711 Appendix I).
+ * On the first lost sample the pitch period P (2.5..15 ms) is found by normalised
+ * autocorrelation over the recent history; the lost signal is synthesised by cycling through
+ * the last P (after 10 ms: 2P, after 20 ms: 3P) samples, joined by overlap-add over P/4 at each
+ * wrap. Gain is 1 for the first 10 ms, then falls linearly to 0 at 60 ms. When real audio
+ * returns, its first P/4 (+4 ms per further 10 ms lost, at most 10 ms) samples are cross-faded
+ * with the continued synthetic signal, so there is no click either way.
+ */
+enum { TR_PLC_HISTORY = 480, TR_PLC_PITCH_MIN = 40, TR_PLC_PITCH_MAX = 120 };
+
+typedef struct {
+    int16_t history[480];        /* the last TR_PLC_HISTORY output samples, oldest first */
+    int16_t onset[390];          /* the last 3.25 * TR_PLC_PITCH_MAX samples before the loss */
+    int16_t cycle[360];          /* the 1, 2 or 3 pitch periods being repeated, tail pre-faded */
+    int32_t pitch;               /* P in samples, valid while concealing */
+    int32_t cycle_len;           /* samples in `cycle` (P, 2P or 3P) */
+    int32_t cycle_pos;           /* next sample of `cycle` to play */
+    int32_t erased;              /* samples concealed in the current loss, 0 = not concealing */
+    int32_t concealed_total;     /* statistics: every sample ever concealed */
+} tr_plc_t;
+
+void tr_plc_init(tr_plc_t *plc);
+/* Real audio: copy `in` to `out` (may be the same buffer), merging with a concealment in progress. */
+void tr_plc_good(tr_plc_t *plc, const int16_t *in, int16_t *out, int32_t n);
+/* Lost audio: write n synthetic samples. `fade` 0 = keep full level (used for time stretching). */
+void tr_plc_conceal(tr_plc_t *plc, int16_t *out, int32_t n, int fade);
+/* The pitch period (samples) of the recent output: the unit the jitter buffer stretches by. */
+int32_t tr_plc_pitch(const tr_plc_t *plc);
+
+/*
+ * Adaptive jitter buffer for one RTP stream of G.711 audio (20 ms playout periods at 8 kHz).
+ *
+ * Algorithm:
+ * - Timeline: RTP timestamps extended to 64 bits across wraps, in samples. Packets are decoded
+ *   on arrival into a ring of samples (with a valid flag per sample), so any sender ptime
+ *   (10..60 ms), reordering and duplicates reduce to "which samples are present".
+ * - Delay statistics: every packet (late ones too) adds r = arrival - timestamp (both in samples)
+ *   to a window of the last 500 packets. The base delay b is the window minimum (the fastest path
+ *   seen; a windowed minimum follows sender/receiver clock drift). The jitter estimate is the 98th
+ *   percentile of r - b, plus 2.5 ms.
+ * - Target delay: that estimate clamped to [min, max] (fixed mode: always min), re-evaluated every
+ *   200 ms. A higher target applies at once (grow fast); a lower one is approached at 5 ms/s
+ *   (shrink slowly), so one quiet interval does not undo what a spike taught. A spike too short
+ *   to move the percentile still counts: a second packet missing its slot within 100 packets of
+ *   another raises the target at once to cover the smaller of the two.
+ * - Playout: each get() plays 160 samples from play_ts. The ideal position is now - b - target;
+ *   err = ideal - play_ts (> 0: more delay than wanted, < 0: less).
+ *   - In silence (no audio at play_ts and concealment faded out, or nothing played yet) play_ts
+ *     jumps straight to the ideal (never past audio already buffered) or holds: inaudible.
+ *   - Audio missing mid-speech: if err < 0 it is late, so hold play_ts and conceal (the delay grows
+ *     by 20 ms at once); otherwise it is lost: conceal and move on.
+ *   - During speech, |err| over 10 ms (5 ms in a quiet frame) drops one pitch period by
+ *     cross-fade (shrink) or inserts one by concealment and overlap-add (stretch): no clicks.
+ * - Packets entirely before play_ts are late (counted and dropped, but they still teach the
+ *   statistics); a new SSRC, or a packet more than 2 s off the timeline, resets the buffer.
+ */
+enum {
+    TR_JB_RING = 8192,           /* samples of audio held (1.024 s), a power of two */
+    TR_JB_WINDOW = 500,          /* packets in the delay statistics window */
+    TR_JB_MAX_PAYLOAD = 480,     /* 60 ms of G.711 */
+    TR_LAW_ULAW = 0,             /* RTP payload type numbers of G.711 (RFC 3551) */
+    TR_LAW_ALAW = 8,
+};
+
+enum {                           /* tr_jb_put results */
+    TR_JB_ACCEPTED = 0,
+    TR_JB_LATE = 1,
+    TR_JB_DUPLICATE = 2,
+    TR_JB_DISCARDED = 3,         /* bad payload or beyond the ring */
+    TR_JB_RESET = 4,             /* accepted after a reset (new SSRC or a jump) */
+};
+
+typedef struct {
+    uint32_t received, late, duplicate, discarded, overflow, resets, shrinks, stretches;
+    uint32_t lost_samples;       /* played as concealment because the audio never came in time */
+    uint32_t concealed_samples;  /* all concealment, including holds while audio was late */
+    int32_t current_delay;       /* samples: how much later than the fastest path we play */
+    int32_t target_delay;        /* samples */
+    int32_t jitter;              /* samples: the percentile estimate before clamping */
+} tr_jb_stats_t;
+
+typedef struct {
+    int32_t min_delay, max_delay, fixed;  /* samples */
+    int32_t have_stream, silent;
+    uint32_t ssrc;
+    int64_t last_ext;            /* extended timestamp of the furthest packet */
+    int64_t play_ts;             /* next sample to play */
+    int64_t newest_end;          /* one past the last sample stored */
+    int64_t base;                /* b: minimum relative delay in the window */
+    int64_t anchor;              /* relative delays are stored as offsets from this */
+    int32_t target;
+    int32_t window[500];
+    int32_t window_len, window_head;
+    int32_t frames;
+    int32_t unconfirmed_lost;    /* lost samples of the current gap, until the next packet says */
+    int32_t packet_len;          /* samples per packet of the sender, and a packet's start: */
+    int64_t phase_ref;           /* where packet boundaries fall on the timeline */
+    int32_t last_peak;           /* offset (r - b) of the last packet that missed its slot */
+    int32_t since_peak;          /* packets since then */
+    int16_t pcm[8192];
+    uint8_t valid[8192];
+    int16_t scratch[480];
+    tr_plc_t plc;
+    tr_jb_stats_t stats;
+} tr_jbuf_t;
+
+void tr_jb_init(tr_jbuf_t *jb, int32_t min_delay_ms, int32_t max_delay_ms, int fixed);
+int tr_jb_put(tr_jbuf_t *jb, uint32_t ssrc, uint16_t seq, uint32_t timestamp, int marker, int law,
+              const uint8_t *payload, int32_t len, int64_t arrival_us);
+void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out);
+
+/*
+ * Line echo canceller for the 2-wire hybrid of the analog line (G.168 style).
+ * Reference x: what we play to the line (far-end speech); input d: what we capture from it
+ * (near-end speech plus hybrid echo of x); output e = d - (echo estimate).
+ * - Two-path adaptive filter over a tail of up to 64 ms: a background filter adapts on every
+ *   sample by proportionate NLMS (IPNLMS: taps that matter adapt faster, which suits the sparse
+ *   impulse response of a hybrid), frozen during double talk (Geigel on the far-end peak, and once
+ *   converged, capture power well above the foreground's echo estimate); the
+ *   foreground filter, which makes the output, takes the background's coefficients only after it
+ *   has cancelled better for three 10 ms blocks in a row, and the background is reset from the
+ *   foreground when it diverges. Double talk the detector misses never reaches the output.
+ * - Non-linear processor: while the far end talks alone and the residual is well below the
+ *   far-end level, the residual is replaced by comfort noise at the near end's background level
+ *   (tracked as a slow minimum), so the line neither echoes nor goes dead.
+ * - A 2100 Hz tone with phase reversals (V.25 ANSam, modems and fax) in either direction disables
+ *   the canceller (output = input) until the line has been quiet for 250 ms, as G.168 requires.
+ */
+enum { TR_EC_MAX_TAPS = 512 };
+
+typedef struct {
+    int32_t taps, pos, nlp_enabled;
+    float x[1024];               /* far-end history, duplicated for contiguous reads */
+    float fg[512], bg[512];      /* foreground and background filter coefficients */
+    float gain[512];             /* IPNLMS per-tap step gains (mean 1), from |bg| per block */
+    int32_t better_blocks;       /* consecutive blocks in which bg beat fg */
+    float x_power;               /* running sum of x^2 over the tail */
+    float block_d, block_fg, block_bg, block_y;  /* energies over the current 10 ms block */
+    int32_t block_n;
+    float chunk_max[9];          /* |x| maxima of 64-sample chunks over the tail (Geigel) */
+    int32_t chunk, chunk_n;
+    int32_t hangover;            /* samples of double talk still assumed */
+    float d_short, y_short;      /* 5 ms powers of the capture and of the echo estimate */
+    int32_t converged, unconverged_blocks;
+    float far_level, near_noise, residual_level;
+    uint32_t noise_seed;
+    float cng_gain;              /* 0 = pass residual, 1 = comfort noise (smoothed) */
+    float tone_re, tone_im, tone_energy, total_energy;  /* 2100 Hz detector block */
+    float tone_cos[80], tone_sin[80];  /* 2100 Hz at 8 kHz repeats every 80 samples */
+    int32_t tone_n, tone_blocks, reversals, quiet;
+    float last_phase, last_step;
+    int32_t phase_valid;
+    int32_t bypass;              /* 1 while disabled by ANSam */
+    uint32_t converged_blocks, copies, resets, nlp_samples;
+} tr_ec_t;
+
+void tr_ec_init(tr_ec_t *ec, int32_t tail_ms, int nlp);
+/* Cancel the echo in n captured samples in place; far[] is what was played to the line at the
+ * same time (the SLIC's transmit and receive are sample-aligned). */
+void tr_ec_process(tr_ec_t *ec, const int16_t *far, int16_t *near, int32_t n);
+
 /* cffi:end */
 
 #endif

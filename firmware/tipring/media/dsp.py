@@ -8,7 +8,11 @@ buffers out) and make exactly one C call each; the media thread keeps its buffer
 
 from __future__ import annotations
 
+import datetime
 import enum
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 try:
     from tipring._dsp import ffi, lib
@@ -19,7 +23,7 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
         f"libffi-dev), then `pip install .` ({exc})"
     ) from exc
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 if lib.tr_dsp_abi_version() != ABI_VERSION:  # pragma: no cover - a stale build
     raise ImportError(
@@ -29,7 +33,37 @@ if lib.tr_dsp_abi_version() != ABI_VERSION:  # pragma: no cover - a stale build
 
 lib.tr_dsp_init()
 
-__all__ = ["Law", "decode", "encode", "ffi", "lib"]
+__all__ = [
+    "DTMF_HIGH",
+    "DTMF_KEYS",
+    "DTMF_LOW",
+    "FOREVER",
+    "FRAME",
+    "MAX_TONE_COMPONENTS",
+    "MAX_TONE_SEGMENTS",
+    "SAMPLE_RATE",
+    "Absence",
+    "CallerId",
+    "DtmfDetector",
+    "FskModulator",
+    "FskStandard",
+    "Law",
+    "ToneEvent",
+    "ToneEventKind",
+    "ToneGenerator",
+    "ToneSegment",
+    "cadence",
+    "cas_tone",
+    "checksum",
+    "decode",
+    "dtmf_segments",
+    "encode",
+    "etsi_dtmf_clip",
+    "ffi",
+    "lib",
+    "mdmf_message",
+    "sdmf_message",
+]
 
 
 class Law(enum.Enum):
@@ -73,3 +107,366 @@ def decode(law: Law, codes: object, out: object) -> int:
         raise ValueError(f"output holds {len(dst)} samples, {n} codes need {n}")
     _DECODERS[law](src, dst, n)
     return n
+
+
+# --- Tone generator (issue 3 item 4) ------------------------------------------------------------
+
+SAMPLE_RATE = 8000
+FRAME = 160  # samples in one 20 ms period
+MAX_TONE_COMPONENTS = 4
+MAX_TONE_SEGMENTS = 32
+FOREVER = math.inf
+
+
+@dataclass(frozen=True)
+class ToneSegment:
+    """One cadence step: up to 4 (frequency Hz, level dBm0) components on for `on` s, then `off` s
+    of silence. `on=FOREVER` (or None) sounds until stopped (steady dial tone). SIT is three
+    segments, each with its own single frequency and no gap; an empty `components` is a pause."""
+
+    components: tuple[tuple[float, float], ...]
+    on: float | None
+    off: float = 0.0
+
+
+def cadence(
+    components: Sequence[tuple[float, float]],
+    periods: Sequence[tuple[float | None, float]],
+) -> list[ToneSegment]:
+    """Segments for one frequency set played with a list of (on s, off s) periods."""
+    comps = tuple(components)
+    return [ToneSegment(comps, on, off) for on, off in periods]
+
+
+class ToneGenerator:
+    """Phase-continuous tone cadence, one C call per frame; state lives in a cffi struct."""
+
+    def __init__(self) -> None:
+        self._gen = ffi.new("tr_tone_gen_t *")
+        self._plan = ffi.new("tr_tone_plan_t *")
+        self.active = False
+
+    def start(
+        self,
+        segments: Sequence[ToneSegment],
+        repeat_from: int | None = 0,
+        ramp: float = 0.003,
+    ) -> None:
+        """Start a cadence; after the last segment it restarts at `repeat_from` (None: it ends).
+
+        Times are rounded to whole samples; `ramp` is the raised-cosine rise and fall (s).
+        """
+        if not 1 <= len(segments) <= MAX_TONE_SEGMENTS:
+            raise ValueError(f"a cadence has 1..{MAX_TONE_SEGMENTS} segments, got {len(segments)}")
+        if repeat_from is not None and not 0 <= repeat_from < len(segments):
+            raise ValueError(f"repeat_from {repeat_from} is not a segment index")
+        plan = self._plan
+        ffi.memmove(plan, bytes(ffi.sizeof("tr_tone_plan_t")), ffi.sizeof("tr_tone_plan_t"))
+        for i, seg in enumerate(segments):
+            if len(seg.components) > MAX_TONE_COMPONENTS:
+                raise ValueError(f"segment {i}: at most {MAX_TONE_COMPONENTS} components")
+            dst = plan.seg[i]
+            for c, (freq, level) in enumerate(seg.components):
+                if not 0 <= freq < SAMPLE_RATE / 2:
+                    raise ValueError(f"segment {i}: frequency {freq} Hz is outside 0..4000 Hz")
+                dst.comp[c].freq_hz = freq
+                dst.comp[c].level_dbm0 = level
+            dst.n_comp = len(seg.components)
+            dst.on_samples = -1 if seg.on is None or math.isinf(seg.on) else _samples(seg.on)
+            dst.off_samples = _samples(seg.off)
+            if dst.on_samples == 0 and dst.off_samples == 0:
+                raise ValueError(f"segment {i} is empty")
+        plan.n_seg = len(segments)
+        plan.loop_from = -1 if repeat_from is None else repeat_from
+        plan.ramp_samples = _samples(ramp)
+        if lib.tr_tone_start(self._gen, plan) != 0:  # pragma: no cover - checked above
+            raise ValueError("the C core rejected the tone plan")
+        self.active = True
+
+    def stop(self) -> None:
+        self.active = False
+
+    def generate(self, out: object, mix: bool = False) -> bool:
+        """Write (or with `mix`, add) the next len(out) samples; False once the cadence has ended.
+
+        A stopped or finished generator writes silence (or leaves `out` alone when mixing).
+        """
+        dst = ffi.from_buffer("int16_t[]", out, require_writable=True)
+        if not self.active:
+            if not mix:
+                ffi.memmove(dst, bytes(2 * len(dst)), 2 * len(dst))
+            return False
+        self.active = bool(lib.tr_tone_generate(self._gen, dst, len(dst), int(mix)))
+        return self.active
+
+
+def _samples(seconds: float) -> int:
+    if seconds < 0 or math.isnan(seconds) or seconds * SAMPLE_RATE > 2**31 - 1:
+        raise ValueError(f"duration {seconds} s is out of range")
+    return round(seconds * SAMPLE_RATE)
+
+
+# --- DTMF and fax tone detector (issue 3 item 3) -------------------------------------------------
+
+
+class ToneEventKind(enum.Enum):
+    DIGIT_START = 1
+    DIGIT_END = 2
+    FAX_CNG = 3  # calling tone, 1100 Hz, reported once per burst after 400 ms
+    FAX_CED = 4  # answer tone, 2100 Hz, reported after 500 ms (phase reversals: echo canceller)
+
+
+@dataclass(frozen=True)
+class ToneEvent:
+    """A detector event. `at` counts samples from the detector's start; `offset` is the same
+    instant relative to the first sample of the frame just fed (negative: an earlier frame, as a
+    digit is confirmed about 25 ms after it begins)."""
+
+    kind: ToneEventKind
+    digit: str  # "0"-"9", "*", "#", "A"-"D"; "" for fax tones
+    at: int
+    offset: int
+    duration: int = 0  # DIGIT_END: samples the digit lasted
+    low_dbm0: float = 0.0  # DIGIT_START: low-group level; fax: tone level
+    high_dbm0: float = 0.0  # DIGIT_START: high-group level
+
+
+class DtmfDetector:
+    """Per-line DTMF/CNG/CED detector on 8 kHz linear audio; one C call per frame."""
+
+    MAX_EVENTS = 16
+
+    def __init__(self, min_level_dbm0: float = -42.0) -> None:
+        self._rx = ffi.new("tr_dtmf_rx_t *")
+        self._events = ffi.new("tr_dtmf_event_t[]", self.MAX_EVENTS)
+        self._min_level = min_level_dbm0
+        self.reset()
+
+    def reset(self) -> None:
+        lib.tr_dtmf_rx_init(self._rx)
+        self._rx.min_level_dbm0 = self._min_level
+
+    @property
+    def samples(self) -> int:
+        """Samples fed since the start."""
+        return int(self._rx.samples)
+
+    def feed(self, pcm: object) -> list[ToneEvent]:
+        src = ffi.from_buffer("int16_t[]", pcm)
+        frame_start = int(self._rx.samples)
+        n = lib.tr_dtmf_rx(self._rx, src, len(src), self._events, self.MAX_EVENTS)
+        out = []
+        for e in self._events[0:n]:
+            out.append(
+                ToneEvent(
+                    ToneEventKind(e.kind),
+                    chr(e.code) if e.code else "",
+                    int(e.at),
+                    int(e.at) - frame_start,
+                    int(e.duration),
+                    round(float(e.low_dbm0), 2),
+                    round(float(e.high_dbm0), 2),
+                )
+            )
+        return out
+
+
+DTMF_LOW = (697.0, 770.0, 852.0, 941.0)
+DTMF_HIGH = (1209.0, 1336.0, 1477.0, 1633.0)
+DTMF_KEYS = ("123A", "456B", "789C", "*0#D")
+
+
+def dtmf_segments(
+    digits: str,
+    on: float = 0.07,
+    off: float = 0.07,
+    low_dbm0: float = -8.0,
+    high_dbm0: float = -6.0,
+) -> list[ToneSegment]:
+    """Tone segments sending `digits` (0-9 * # A-D) as DTMF, `on` s each with `off` s gaps.
+
+    The default levels follow common practice for a telephone: high group 2 dB above the low.
+    """
+    segments = []
+    for ch in digits.upper():
+        for r, row in enumerate(DTMF_KEYS):
+            if ch in row:
+                pair = ((DTMF_LOW[r], low_dbm0), (DTMF_HIGH[row.index(ch)], high_dbm0))
+                segments.append(ToneSegment(pair, on, off))
+                break
+        else:
+            raise ValueError(f"{ch!r} is not a DTMF digit")
+    return segments
+
+
+# --- Caller ID (issue 3 item 5) ------------------------------------------------------------------
+
+
+class FskStandard(enum.Enum):
+    """Caller-ID FSK at 1200 baud, valued by (mark Hz, space Hz)."""
+
+    BELL202 = (1200.0, 2200.0)  # Telcordia GR-30 (North America)
+    V23 = (1300.0, 2100.0)  # ITU-T V.23, ETSI EN 300 659-1
+
+    @property
+    def mark_hz(self) -> float:
+        return self.value[0]
+
+    @property
+    def space_hz(self) -> float:
+        return self.value[1]
+
+
+class Absence(enum.Enum):
+    """Reason a number or name is not delivered (MDMF/SDMF and ETSI parameter value)."""
+
+    PRIVATE = "P"
+    UNAVAILABLE = "O"
+
+
+@dataclass(frozen=True)
+class CallerId:
+    """What the phone should display. `when` is local time, supplied by the caller (the pure
+    layers read no clock); a missing number or name may carry its reason of absence."""
+
+    number: str | None = None
+    name: str | None = None
+    when: datetime.datetime | None = None
+    number_absence: Absence | None = None
+    name_absence: Absence | None = None
+
+
+SDMF_CALL_SETUP = 0x04
+MDMF_CALL_SETUP = 0x80
+PARAM_DATE_TIME = 0x01
+PARAM_NUMBER = 0x02
+PARAM_NUMBER_ABSENCE = 0x04
+PARAM_NAME = 0x07
+PARAM_NAME_ABSENCE = 0x08
+_NUMBER_CHARS = frozenset("0123456789*#+")
+
+
+def checksum(frame: bytes) -> int:
+    """Two's complement of the byte sum modulo 256, so that the whole message sums to zero."""
+    return -sum(frame) & 0xFF
+
+
+def _date_time(when: datetime.datetime) -> bytes:
+    return f"{when.month:02d}{when.day:02d}{when.hour:02d}{when.minute:02d}".encode()
+
+
+def _number(number: str) -> bytes:
+    if not number or len(number) > 20 or set(number) - _NUMBER_CHARS:
+        raise ValueError(f"caller number {number!r} must be 1-20 of 0-9 * # +")
+    return number.encode()
+
+
+def _finish(msg_type: int, body: bytes) -> bytes:
+    if len(body) > 255:
+        raise ValueError(f"caller-ID message body of {len(body)} bytes exceeds 255")
+    frame = bytes([msg_type, len(body)]) + body
+    return frame + bytes([checksum(frame)])
+
+
+def sdmf_message(cid: CallerId) -> bytes:
+    """Single Data Message Format (GR-30): date/time, then the number or 'P'/'O'; no name."""
+    if cid.when is None:
+        raise ValueError("SDMF always carries the date and time")
+    if cid.number:
+        tail = _number(cid.number)
+        if len(tail) > 10:
+            raise ValueError("an SDMF number has at most 10 digits")
+    else:
+        tail = (cid.number_absence or Absence.UNAVAILABLE).value.encode()
+    return _finish(SDMF_CALL_SETUP, _date_time(cid.when) + tail)
+
+
+def mdmf_message(cid: CallerId) -> bytes:
+    """Multiple Data Message Format call setup (GR-30 MDMF, ETSI EN 300 659-3): date/time,
+    number or its absence reason, name or its absence reason. Names are ASCII (others become
+    '?') up to 50 characters, ETSI's limit; GR-30 displays show 15, so the line layer trims."""
+    params = bytearray()
+
+    def add(ptype: int, value: bytes) -> None:
+        params.extend((ptype, len(value)))
+        params.extend(value)
+
+    if cid.when is not None:
+        add(PARAM_DATE_TIME, _date_time(cid.when))
+    if cid.number:
+        add(PARAM_NUMBER, _number(cid.number))
+    else:
+        add(PARAM_NUMBER_ABSENCE, (cid.number_absence or Absence.UNAVAILABLE).value.encode())
+    if cid.name:
+        name = cid.name.encode("ascii", "replace")
+        if len(name) > 50 or any(b < 0x20 or b > 0x7E for b in name):
+            raise ValueError(f"caller name {cid.name!r} must be 1-50 printable ASCII characters")
+        add(PARAM_NAME, name)
+    elif cid.name_absence is not None:
+        add(PARAM_NAME_ABSENCE, cid.name_absence.value.encode())
+    return _finish(MDMF_CALL_SETUP, bytes(params))
+
+
+class FskModulator:
+    """Caller-ID FSK burst, one C call per frame. On-hook (first ring gap or before ringing):
+    300 seizure bits and 180 mark bits; off-hook call waiting (after the CAS tone): no seizure,
+    80 mark bits."""
+
+    def __init__(self) -> None:
+        self._tx = ffi.new("tr_fsk_tx_t *")
+        self.active = False
+
+    def start(
+        self,
+        message: bytes,
+        standard: FskStandard = FskStandard.BELL202,
+        seizure_bits: int = 300,
+        mark_bits: int = 180,
+        postamble_bits: int = 10,
+        level_dbm0: float = -13.5,
+    ) -> int:
+        """Load a message (bytes with checksum); returns the burst length in samples."""
+        tx = self._tx
+        if not 0 < len(message) <= 256:
+            raise ValueError(f"message of {len(message)} bytes: 1..256 expected")
+        tx.mark_hz, tx.space_hz = standard.value
+        tx.level_dbm0 = level_dbm0
+        tx.seizure_bits, tx.mark_bits = seizure_bits, mark_bits
+        tx.stop_bits, tx.postamble_bits = 1, postamble_bits
+        ffi.memmove(tx.data, message, len(message))
+        tx.len = len(message)
+        if lib.tr_fsk_tx_start(tx) != 0:
+            raise ValueError("FSK settings out of range (bit counts, level above +3 dBm0)")
+        self.active = True
+        return int(tx.total_samples)
+
+    def generate(self, out: object) -> bool:
+        """Write the next len(out) samples (silence after the end); False once it has ended."""
+        dst = ffi.from_buffer("int16_t[]", out, require_writable=True)
+        if not self.active:
+            ffi.memmove(dst, bytes(2 * len(dst)), 2 * len(dst))
+            return False
+        self.active = bool(lib.tr_fsk_tx(self._tx, dst, len(dst)))
+        return self.active
+
+
+def etsi_dtmf_clip(
+    number: str | None = None,
+    absence: Absence | None = None,
+    start: str = "A",
+) -> str:
+    """DTMF caller ID string (ETSI EN 300 659-1 DTMF variant): `start` ('A', or 'D' where the
+    operator uses it) + number + 'C'; without a number 'B' + '10' (private) or '00'
+    (unavailable) + 'C'. Send it with `dtmf_segments`."""
+    if start not in ("A", "D"):
+        raise ValueError("the number starts with 'A' or 'D'")
+    if number:
+        if set(number) - set("0123456789") or len(number) > 20:
+            raise ValueError(f"DTMF caller ID carries 1-20 decimal digits, not {number!r}")
+        return f"{start}{number}C"
+    return "B" + ("10" if absence is Absence.PRIVATE else "00") + "C"
+
+
+def cas_tone(level_dbm0: float = -15.0, duration: float = 0.080) -> list[ToneSegment]:
+    """CPE alerting signal for call-waiting caller ID: 2130 + 2750 Hz for 80 ms (GR-30)."""
+    return [ToneSegment(((2130.0, level_dbm0), (2750.0, level_dbm0)), duration)]

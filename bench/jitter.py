@@ -1,0 +1,240 @@
+"""Jitter buffer: TipRing's against speexdsp's, on the same speech and network traces in one run.
+
+For each trace, real speech (Debian's asterisk-core-sounds-en-wav, 8 kHz) is cut into 20 ms mu-law
+packets, sent through a network model (tests/jitter_traces.py) and played out by each buffer with
+a 20 ms device clock. Gaps either buffer reports are filled by the same concealment (TipRing's
+G.711 PLC), so the comparison is about buffering decisions. Printed per trace and buffer: mean and
+95th-percentile buffering delay (playout time - arrival time of each played packet, ms), late loss
+(packets that arrived but were not played, %), and PESQ-NB (ITU-T P.862 via the `pesq` package)
+of the output against the loss-free decoded speech.
+
+Target (issue 3): lower mean delay than speexdsp at equal or lower late loss on every trace, and
+PESQ no worse.
+
+Run: .venv/bin/pip install -e '.[bench]' && .venv/bin/python bench/jitter.py [--seconds 40]
+Needs: libspeexdsp (Debian libspeexdsp1), asterisk-core-sounds-en-wav.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import ctypes.util
+import random
+import statistics
+import sys
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pesq
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+import jitter_traces as jt  # test support module shared with the unit tests
+
+from tipring.media.dsp import Law, decode, encode, ffi, lib
+
+SOUNDS = Path("/usr/share/asterisk/sounds/en_US_f_Allison")
+FRAME = 160
+
+
+def speech(seconds: float) -> np.ndarray:
+    """Real speech, the package's prompts back to back, cut to a whole number of frames."""
+    chunks, total = [], 0
+    for path in sorted(SOUNDS.glob("*.wav")):
+        with wave.open(str(path)) as w:
+            if (w.getframerate(), w.getnchannels(), w.getsampwidth()) != (8000, 1, 2):
+                continue
+            data = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+        chunks.append(data)
+        total += len(data)
+        if total >= seconds * 8000:
+            break
+    if not chunks:
+        sys.exit(f"no speech found in {SOUNDS} (apt-get install asterisk-core-sounds-en-wav)")
+    pcm = np.concatenate(chunks)[: int(seconds * 8000) // FRAME * FRAME]
+    return pcm.astype(np.int16)
+
+
+@dataclass
+class Result:
+    delays_ms: list[float]
+    late_pct: float
+    output: np.ndarray
+
+
+class SpeexJitter:
+    """speexdsp's jitter buffer through ctypes (JitterBufferPacket as in speex_jitter.h)."""
+
+    class Packet(ctypes.Structure):
+        _fields_ = [("data", ctypes.c_char_p), ("len", ctypes.c_uint32),
+                    ("timestamp", ctypes.c_uint32), ("span", ctypes.c_uint32),
+                    ("sequence", ctypes.c_uint16), ("user_data", ctypes.c_uint32)]
+
+    def __init__(self) -> None:
+        name = ctypes.util.find_library("speexdsp") or "libspeexdsp.so.1"
+        self.lib = ctypes.CDLL(name)
+        self.lib.jitter_buffer_init.restype = ctypes.c_void_p
+        self.lib.jitter_buffer_init.argtypes = [ctypes.c_int]
+        for fn in ("jitter_buffer_put", "jitter_buffer_get", "jitter_buffer_tick",
+                   "jitter_buffer_destroy"):
+            getattr(self.lib, fn).argtypes = [ctypes.c_void_p] + (
+                [ctypes.POINTER(self.Packet)] if fn in ("jitter_buffer_put", "jitter_buffer_get")
+                else [])
+        self.lib.jitter_buffer_get.argtypes += [ctypes.c_int32, ctypes.c_void_p]
+        self.jb = self.lib.jitter_buffer_init(FRAME)
+
+    def close(self) -> None:
+        self.lib.jitter_buffer_destroy(self.jb)
+
+    def put(self, p: jt.Packet) -> None:
+        pkt = self.Packet(p.payload, len(p.payload), p.timestamp, FRAME, p.seq, 0)
+        self.lib.jitter_buffer_put(self.jb, ctypes.byref(pkt))
+
+    def get(self) -> tuple[bytes, int] | None:
+        buf = ctypes.create_string_buffer(2048)
+        pkt = self.Packet(ctypes.cast(buf, ctypes.c_char_p), 2048, 0, 0, 0, 0)
+        ok = self.lib.jitter_buffer_get(self.jb, ctypes.byref(pkt), FRAME, None) == 0
+        self.lib.jitter_buffer_tick(self.jb)
+        return (buf.raw[: pkt.len], pkt.timestamp) if ok else None
+
+
+def play_speex(trace: jt.Trace, start: float, end: float) -> Result:
+    speex = SpeexJitter()
+    plc = ffi.new("tr_plc_t *")
+    lib.tr_plc_init(plc)
+    arrivals = trace.arrivals()
+    arrived_at = {p.timestamp: p.arrival for p in arrivals}
+    out = np.zeros(int((end - start) / 0.02 + 1) * FRAME, dtype=np.int16)
+    frame_pcm = ffi.new("int16_t[160]")
+    delays, played, k, f = [], set(), 0, 0
+    while start + f * 0.02 <= end:
+        now = start + f * 0.02
+        while k < len(arrivals) and arrivals[k].arrival <= now:
+            speex.put(arrivals[k])
+            k += 1
+        got = speex.get()
+        if got is not None and got[1] in arrived_at and got[1] not in played:
+            payload, ts = got
+            lib.tr_ulaw_decode(payload, frame_pcm, FRAME)
+            lib.tr_plc_good(plc, frame_pcm, frame_pcm, FRAME)
+            delays.append((now - arrived_at[ts]) * 1000)
+            played.add(ts)
+        else:
+            lib.tr_plc_conceal(plc, frame_pcm, FRAME, 1)
+        out[f * FRAME : (f + 1) * FRAME] = np.frombuffer(ffi.buffer(frame_pcm), dtype=np.int16)
+        f += 1
+    speex.close()
+    late = 100 * (len(arrivals) - len(played)) / len(arrivals)
+    return Result(delays, late, out[: f * FRAME])
+
+
+def play_tipring(trace: jt.Trace, start: float, end: float) -> Result:
+    jb = ffi.new("tr_jbuf_t *")
+    lib.tr_jb_init(jb, 20, 300, 0)
+    arrivals = trace.arrivals()
+    out = np.zeros(int((end - start) / 0.02 + 1) * FRAME, dtype=np.int16)
+    frame_pcm = ffi.new("int16_t[160]")
+    # Where playout was at each frame: a packet was played when play_ts swept over its samples.
+    sweep: list[tuple[float, int, int]] = []
+    k, f = 0, 0
+    while start + f * 0.02 <= end:
+        now = start + f * 0.02
+        while k < len(arrivals) and arrivals[k].arrival <= now:
+            p = arrivals[k]
+            lib.tr_jb_put(jb, trace.ssrc, p.seq, p.timestamp, int(p.marker), 0, p.payload, FRAME,
+                          int(p.arrival * 1e6))
+            k += 1
+        before = jb.play_ts
+        lost_before = jb.stats.lost_samples
+        lib.tr_jb_get(jb, int(now * 1e6), frame_pcm)
+        skipped = jb.stats.lost_samples - lost_before
+        sweep.append((now, before, jb.play_ts - skipped))
+        out[f * FRAME : (f + 1) * FRAME] = np.frombuffer(ffi.buffer(frame_pcm), dtype=np.int16)
+        f += 1
+    offset = (1 << 32)  # the buffer's extended timeline starts one wrap up
+    delays, played = [], 0
+    i = 0
+    for p in sorted(arrivals, key=lambda p: p.timestamp):
+        ts = p.timestamp + offset
+        mid = ts + FRAME // 2
+        while i < len(sweep) and sweep[i][2] <= mid:
+            i += 1
+        if i < len(sweep) and sweep[i][1] <= mid < sweep[i][2]:
+            when = sweep[i][0] + (ts - sweep[i][1]) / 8000
+            if when >= p.arrival:
+                delays.append((when - p.arrival) * 1000)
+                played += 1
+    late = 100 * (len(arrivals) - played) / len(arrivals)
+    return Result(delays, late, out[: f * FRAME])
+
+
+def pesq_nb(reference: np.ndarray, degraded: np.ndarray) -> float:
+    n = min(len(reference), len(degraded))
+    try:
+        return float(pesq.pesq(8000, reference[:n].astype(np.float32),
+                               degraded[:n].astype(np.float32), "nb"))
+    except Exception as exc:  # pesq raises on e.g. no utterances found
+        print(f"  pesq failed: {exc}", file=sys.stderr)
+        return float("nan")
+
+
+def traces(seconds: float, payloads: list[bytes]) -> list[jt.Trace]:
+    def loss2(rng: random.Random, i: int) -> bool:
+        return rng.random() < 0.02
+
+    make: list[tuple[str, Callable[..., jt.Trace]]] = [
+        ("gaussian 10 ms", lambda: jt.make_trace("g10", seconds, jt.gaussian(30, 10),
+                                                payloads=payloads, seed=11)),
+        ("gaussian 30 ms", lambda: jt.make_trace("g30", seconds, jt.gaussian(30, 30),
+                                                payloads=payloads, seed=12)),
+        ("pareto bursts", lambda: jt.make_trace("pb", seconds, jt.pareto_bursts(30, 150, 60),
+                                               payloads=payloads, seed=13)),
+        ("drift +100 ppm", lambda: jt.make_trace("d+", seconds, jt.gaussian(30, 8),
+                                                sender_ppm=100, payloads=payloads, seed=14)),
+        ("drift -100 ppm", lambda: jt.make_trace("d-", seconds, jt.gaussian(30, 8),
+                                                sender_ppm=-100, payloads=payloads, seed=15)),
+        ("2 % loss, 10 ms", lambda: jt.make_trace("l2", seconds, jt.gaussian(30, 10),
+                                                 loss=loss2, payloads=payloads, seed=16)),
+    ]
+    out = []
+    for name, build in make:
+        trace = build()
+        trace.name = name
+        out.append(trace)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=40.0, help="speech per trace")
+    args = ap.parse_args()
+
+    pcm = speech(args.seconds)
+    codes = bytearray(len(pcm))
+    encode(Law.ULAW, pcm, codes)
+    payloads = [bytes(codes[i : i + FRAME]) for i in range(0, len(codes), FRAME)]
+    reference = np.zeros(len(pcm), dtype=np.int16)
+    decode(Law.ULAW, bytes(codes), reference)
+
+    print(f"{len(pcm) / 8000:.0f} s of speech per trace; delays in ms (playout - arrival)")
+    header = f"{'trace':<16} {'buffer':<8} {'mean':>6} {'p95':>6} {'late %':>7} {'PESQ':>5}"
+    print(header)
+    print("-" * len(header))
+    for trace in traces(args.seconds, payloads):
+        arrivals = trace.arrivals()
+        start = trace.packets[0].sent
+        end = max(p.arrival for p in arrivals) + 0.5
+        for name, play in (("tipring", play_tipring), ("speexdsp", play_speex)):
+            result = play(trace, start, end)
+            score = pesq_nb(reference, result.output)
+            mean = statistics.mean(result.delays_ms) if result.delays_ms else float("nan")
+            p95 = float(np.percentile(result.delays_ms, 95)) if result.delays_ms else float("nan")
+            print(f"{trace.name:<16} {name:<8} {mean:>6.1f} {p95:>6.1f} {result.late_pct:>7.2f} "
+                  f"{score:>5.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,307 @@
+"""The adaptive jitter buffer and G.711 packet loss concealment in the C core, on deterministic
+network traces (tests/jitter_traces.py): delay, losses, and that every packet that arrived in time
+is played exactly once."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import statistics
+
+import pytest
+
+import jitter_traces as jt
+from tipring.media.dsp import ffi, lib
+
+ULAW = 0
+
+
+def in_time(trace: jt.Trace) -> list[int]:
+    return [n for n, p in enumerate(trace.packets) if p.arrival is not None]
+
+
+def speech_delays(delays: list[int], trace: jt.Trace) -> list[int]:
+    """Per-frame delays (samples) after the first second, before the trailing silence."""
+    return delays[50 : len(delays) - 60]
+
+
+def test_steady_stream_plays_every_packet_once_at_the_minimum_delay() -> None:
+    trace = jt.make_trace("steady", 10, jt.constant(40))
+    jb, played, delays = jt.run(ffi, lib, trace, min_ms=20)
+    counts = jt.find_played(ffi, lib, trace, played)
+    assert all(counts.get(n) == 1 for n in range(len(trace.packets)))
+    assert (jb.stats.late, jb.stats.duplicate, jb.stats.shrinks, jb.stats.stretches) == (0, 0, 0, 0)
+    # Only the end of the stream is concealed (the buffer cannot know the sender stopped).
+    assert jb.stats.lost_samples <= 3 * 160
+    assert set(speech_delays(delays, trace)) <= {160, 161}  # 20 ms (+ rounding of arrival times)
+    assert jb.stats.target_delay == 160
+
+
+def test_output_is_the_decoded_input_sample_for_sample() -> None:
+    trace = jt.make_trace("steady", 3, jt.constant(25))
+    _, played, _ = jt.run(ffi, lib, trace, min_ms=40)
+    expected: list[int] = []
+    pcm = ffi.new("int16_t[160]")
+    for p in trace.packets:
+        lib.tr_ulaw_decode(p.payload, pcm, 160)
+        expected.extend(pcm)
+    start = next(i for i, s in enumerate(played) if s != 0)
+    assert played[start : start + len(expected)] == expected
+
+
+def test_reordered_packets_are_put_back_in_order() -> None:
+    # Every third packet overtakes the one before it by 8 ms.
+    def delay(rng: random.Random, i: int) -> float:
+        return 0.030 - (0.028 if i % 3 == 2 else 0.0)
+
+    trace = jt.make_trace("reorder", 10, delay)
+    arrivals = trace.arrivals()
+    assert any(a.seq > b.seq for a, b in itertools.pairwise(arrivals))
+    jb, played, _ = jt.run(ffi, lib, trace, min_ms=20)
+    counts = jt.find_played(ffi, lib, trace, played)
+    assert all(counts.get(n) == 1 for n in range(len(trace.packets)))
+    assert jb.stats.late == 0
+
+
+def test_duplicates_are_counted_and_played_once() -> None:
+    trace = jt.make_trace("dup", 5, jt.constant(30))
+    doubled = jt.Trace("dup", [*trace.packets, *(
+        jt.Packet(p.seq, p.timestamp, p.marker, p.payload, p.sent, p.arrival + 0.004)
+        for p in trace.packets)])
+    jb, played, _ = jt.run(ffi, lib, doubled, min_ms=20)
+    assert jb.stats.duplicate == len(trace.packets)
+    counts = jt.find_played(ffi, lib, trace, played)
+    assert all(counts.get(n) == 1 for n in range(len(trace.packets)))
+
+
+def test_sequence_and_timestamp_wrap_are_seamless() -> None:
+    trace = jt.make_trace("wrap", 6, jt.gaussian(30, 3), first_seq=65500,
+                          first_ts=(1 << 32) - 160 * 100)
+    assert trace.packets[-1].timestamp < trace.packets[0].timestamp  # it did wrap
+    jb, played, _ = jt.run(ffi, lib, trace, min_ms=20)
+    assert jb.stats.resets == 0
+    counts = jt.find_played(ffi, lib, trace, played)
+    assert sum(counts.get(n) == 1 for n in range(len(trace.packets))) >= 0.98 * len(trace.packets)
+
+
+def test_new_ssrc_resets_and_the_new_stream_plays() -> None:
+    first = jt.make_trace("a", 4, jt.constant(30), seed=1)
+    second = jt.make_trace("b", 4, jt.constant(30), seed=2, first_ts=900_000_000)
+    shifted = [jt.Packet(p.seq, p.timestamp, p.marker, p.payload, p.sent + 4, p.arrival + 4)
+               for p in second.packets]
+    jb = ffi.new("tr_jbuf_t *")
+    lib.tr_jb_init(jb, 20, 300, 0)
+    out = ffi.new("int16_t[160]")
+    played: list[int] = []
+    results = []
+    feed = [(first.ssrc, p) for p in first.packets] + [(0xABCDEF01, p) for p in shifted]
+    k = 0
+    for frame in range(int(9.5 / 0.02)):
+        now = 10.0 + frame * 0.02
+        while k < len(feed) and feed[k][1].arrival <= now:
+            ssrc, p = feed[k]
+            results.append(lib.tr_jb_put(jb, ssrc, p.seq, p.timestamp, 0, ULAW, p.payload, 160,
+                                         int(p.arrival * 1e6)))
+            k += 1
+        lib.tr_jb_get(jb, int(now * 1e6), out)
+        played.extend(out)
+    assert jb.stats.resets == 1
+    assert results.count(lib.TR_JB_RESET) == 1
+    counts = jt.find_played(ffi, lib, jt.Trace("b", shifted), played)
+    assert sum(counts.get(n) == 1 for n in range(len(shifted))) >= len(shifted) - 2
+
+
+def test_huge_timestamp_jump_resets_instead_of_waiting() -> None:
+    trace = jt.make_trace("jump", 6, jt.constant(30))
+    jumped = [p if n < 150 else jt.Packet(p.seq, (p.timestamp + 5_000_000) & 0xFFFFFFFF, p.marker,
+                                          p.payload, p.sent, p.arrival)
+              for n, p in enumerate(trace.packets)]
+    jb, played, _ = jt.run(ffi, lib, jt.Trace("jump", jumped), min_ms=20)
+    assert jb.stats.resets == 1
+    counts = jt.find_played(ffi, lib, jt.Trace("jump", jumped), played)
+    assert sum(counts.get(n) == 1 for n in range(150, 300)) >= 148
+
+
+def test_a_very_late_packet_is_dropped_counted_and_concealed() -> None:
+    trace = jt.make_trace("late", 5, lambda rng, i: 0.5 if i == 100 else 0.03)
+    jb, played, _ = jt.run(ffi, lib, trace, min_ms=20, max_ms=60)
+    assert jb.stats.late == 1
+    counts = jt.find_played(ffi, lib, trace, played)
+    assert 100 not in counts
+    # 101 starts with the cross-fade out of the concealment, which the probe window overlaps.
+    assert all(counts.get(n) == 1 for n in range(len(trace.packets)) if n not in (100, 101))
+    assert jb.stats.lost_samples - 3 * 160 in range(150, 170)  # that packet, plus the stream's end
+
+
+def test_gaussian_jitter_is_absorbed_with_a_measured_target() -> None:
+    trace = jt.make_trace("gauss", 60, jt.gaussian(30, 15))
+    jb, played, delays = jt.run(ffi, lib, trace, min_ms=20, max_ms=300)
+    counts = jt.find_played(ffi, lib, trace, played)
+    arrived = in_time(trace)
+    assert sum(counts.get(n) == 1 for n in arrived) >= 0.94 * len(arrived)
+    assert not any(c > 2 for c in counts.values())
+    lost_fraction = (jb.stats.lost_samples - 3 * 160) / (160 * len(arrived))
+    assert lost_fraction < 0.03
+    # The 98th percentile of half-normal jitter with sigma 15 ms is about 35 ms.
+    assert 30 * 8 <= jb.stats.target_delay <= 42 * 8
+    # Continuous audio gives no silence to re-align in, and a pitch-period edit is only made when
+    # it leaves the next packet on time, so the delay may sit up to one frame above the target.
+    mean = statistics.mean(speech_delays(delays, trace))
+    assert jb.stats.target_delay - 10 * 8 <= mean <= jb.stats.target_delay + 20 * 8
+
+
+def test_fixed_mode_keeps_the_configured_delay() -> None:
+    trace = jt.make_trace("gauss", 20, jt.gaussian(30, 15))
+    jb, _, _ = jt.run(ffi, lib, trace, min_ms=60, max_ms=300, fixed=True)
+    assert jb.stats.target_delay == 60 * 8
+    assert jb.stats.late < 0.01 * len(trace.packets)
+
+
+def test_delay_grows_fast_on_a_spike_and_shrinks_slowly() -> None:
+    # 30 ms steady, then a 200 ms episode of +120 ms delay, then steady again for 30 s.
+    def delay(rng: random.Random, i: int) -> float:
+        return 0.150 if 500 <= i < 510 else 0.030
+
+    trace = jt.make_trace("spike", 45, delay)
+    jb = ffi.new("tr_jbuf_t *")
+    lib.tr_jb_init(jb, 20, 400, 0)
+    arrivals = trace.arrivals()
+    out = ffi.new("int16_t[160]")
+    targets = []
+    k = 0
+    for frame in range(int(45.5 / 0.02)):
+        now = 10.0 + frame * 0.02
+        while k < len(arrivals) and arrivals[k].arrival <= now:
+            p = arrivals[k]
+            lib.tr_jb_put(jb, trace.ssrc, p.seq, p.timestamp, 0, ULAW, p.payload, 160,
+                          int(p.arrival * 1e6))
+            k += 1
+        lib.tr_jb_get(jb, int(now * 1e6), out)
+        targets.append(jb.stats.target_delay)
+    spike_end = int(10.3 / 0.02) + 10  # frames: the spike's last packet has arrived
+    assert targets[500] == 160
+    assert max(targets[spike_end : spike_end + 15]) >= 110 * 8  # grown within 300 ms
+    # Then it decays by at most 5 ms per second, back to the minimum.
+    later = targets[spike_end + 15 :]
+    drops = [a - b for a, b in zip(later, later[50:], strict=False)]  # over 1 s
+    assert max(drops) <= 5 * 8 + 8
+    assert later[-1] == 160
+    assert later.index(160) > 15 * 50  # ~100 ms to shed at 5 ms/s: no sooner than 15 s
+
+
+@pytest.mark.parametrize("ppm", [100, -100])
+def test_sender_clock_drift_is_followed(ppm: float) -> None:
+    trace = jt.make_trace("drift", 120, jt.gaussian(30, 5), sender_ppm=ppm)
+    jb, _, delays = jt.run(ffi, lib, trace, min_ms=20, max_ms=300)
+    tail = speech_delays(delays, trace)[-2000:]  # the last 40 s
+    target = jb.stats.target_delay
+    assert all(target - 10 * 8 <= d <= target + 20 * 8 for d in tail), (min(tail), max(tail), target)
+    assert (jb.stats.lost_samples - 3 * 160) < 0.005 * 160 * len(trace.packets)
+    if ppm > 0:  # a fast sender leaves 12 ms extra audio over 120 s: some must be dropped
+        assert jb.stats.shrinks >= 1
+
+
+def test_talkspurts_start_at_the_target_delay_without_loss() -> None:
+    trace = jt.make_trace("talk", 40, jt.gaussian(30, 5), talkspurts=(1.5, 0.7))
+    jb = ffi.new("tr_jbuf_t *")
+    lib.tr_jb_init(jb, 20, 300, 0)
+    arrivals = trace.arrivals()
+    out = ffi.new("int16_t[160]")
+    played: list[int] = []
+    start_delays = []
+    k = 0
+    for frame in range(int(41 / 0.02)):
+        now = 10.0 + frame * 0.02
+        was_silent = jb.silent
+        while k < len(arrivals) and arrivals[k].arrival <= now:
+            p = arrivals[k]
+            lib.tr_jb_put(jb, trace.ssrc, p.seq, p.timestamp, int(p.marker), ULAW, p.payload,
+                          160, int(p.arrival * 1e6))
+            k += 1
+        lib.tr_jb_get(jb, int(now * 1e6), out)
+        played.extend(out)
+        if was_silent and not jb.silent and frame > 100:
+            start_delays.append(jb.stats.current_delay - jb.stats.target_delay)
+    assert len(start_delays) >= 15
+    assert all(-80 <= d <= 80 for d in start_delays)  # each spurt starts within 10 ms of target
+    counts = jt.find_played(ffi, lib, trace, played)
+    # The target is the 98th percentile of the jitter, so about 2 % of packets miss their slot.
+    assert sum(counts.get(n) == 1 for n in range(len(trace.packets))) >= 0.97 * len(trace.packets)
+    # The concealment at each spurt's end was not loss: the next spurt's marker says so.
+    assert jb.stats.lost_samples <= 3 * 160
+
+
+def test_bad_packets_are_discarded() -> None:
+    jb = ffi.new("tr_jbuf_t *")
+    lib.tr_jb_init(jb, 20, 200, 0)
+    assert lib.tr_jb_put(jb, 1, 1, 0, 0, ULAW, b"", 0, 0) == lib.TR_JB_DISCARDED
+    assert lib.tr_jb_put(jb, 1, 1, 0, 0, ULAW, bytes(481), 481, 0) == lib.TR_JB_DISCARDED
+    assert lib.tr_jb_put(jb, 1, 1, 0, 0, 3, bytes(160), 160, 0) == lib.TR_JB_DISCARDED
+    assert jb.stats.discarded == 3 and jb.stats.received == 0
+    assert lib.tr_jb_put(jb, 1, 1, 0, 0, lib.TR_LAW_ALAW, bytes(160), 160, 0) == lib.TR_JB_ACCEPTED
+
+
+# --- packet loss concealment -------------------------------------------------------------------
+
+def voiced(n: int, period: int = 73, seed: int = 5) -> list[int]:
+    """A vowel-like signal: a decaying pulse train through two resonances, pitch `period`."""
+    rng = random.Random(seed)
+    out, y1, y2, z1, z2 = [], 0.0, 0.0, 0.0, 0.0
+    for i in range(n):
+        x = 6000.0 if i % period == 0 else rng.gauss(0, 30)
+        y = x + 1.6 * math.cos(2 * math.pi * 700 / 8000) * y1 - 0.81 * y2
+        z = y + 1.5 * math.cos(2 * math.pi * 1200 / 8000) * z1 - 0.72 * z2
+        y2, y1, z2, z1 = y1, y, z1, z
+        out.append(max(-32768, min(32767, int(z * 0.4))))
+    return out
+
+
+def conceal(signal: list[int], good: int, lost: int) -> list[int]:
+    plc = ffi.new("tr_plc_t *")
+    lib.tr_plc_init(plc)
+    buf = ffi.new("int16_t[]", len(signal))
+    lib.tr_plc_good(plc, signal[:good], buf, good)
+    lib.tr_plc_conceal(plc, buf + good, lost, 1)
+    rest = len(signal) - good - lost
+    lib.tr_plc_good(plc, signal[good + lost :], buf + good + lost, rest)
+    return list(buf)
+
+
+def rms(x: list[int]) -> float:
+    return math.sqrt(sum(v * v for v in x) / len(x)) if x else 0.0
+
+
+def test_pitch_is_found() -> None:
+    plc = ffi.new("tr_plc_t *")
+    lib.tr_plc_init(plc)
+    sig = voiced(800, period=73)
+    lib.tr_plc_good(plc, sig, ffi.new("int16_t[800]"), 800)
+    assert lib.tr_plc_pitch(plc) == 73
+
+
+def test_concealment_continues_the_waveform_for_a_short_loss() -> None:
+    sig = voiced(2400)
+    out = conceal(sig, 1600, 80)  # 10 ms lost
+    a, b = sig[1600:1680], out[1600:1680]
+    corr = sum(x * y for x, y in zip(a, b, strict=True)) / (rms(a) * rms(b) * 80)
+    assert corr > 0.8
+    assert 0.7 < rms(b) / rms(a) < 1.3
+
+
+def test_concealment_fades_after_10_ms_and_is_silent_by_60_ms() -> None:
+    sig = voiced(4000)
+    out = conceal(sig, 1600, 800)  # 100 ms lost
+    level = rms(sig[1600:1680])
+    assert rms(out[1600:1680]) > 0.7 * level  # full level for the first 10 ms
+    assert 0.15 * level < rms(out[1600 + 280 : 1600 + 320]) < 0.65 * level  # ~40 % at 35-40 ms
+    assert max(abs(v) for v in out[1600 + 480 : 2400]) == 0  # silent from 60 ms
+
+
+def test_no_clicks_entering_or_leaving_a_loss() -> None:
+    sig = voiced(4000)
+    natural = max(abs(a - b) for a, b in itertools.pairwise(sig))
+    for lost in (80, 160, 400, 800):
+        out = conceal(sig, 1600, lost)
+        steps = [abs(a - b) for a, b in itertools.pairwise(out[1500 : 1701 + lost])]
+        assert max(steps) <= 1.2 * natural, (lost, max(steps), natural)
