@@ -65,6 +65,7 @@ class RingCadence:
 
 
 HookListener = Callable[[HookEvent], None]
+FaultListener = Callable[[str], None]
 
 
 class Slic(abc.ABC):
@@ -78,6 +79,14 @@ class Slic(abc.ABC):
 
     line: int
     on_hook_event: HookListener | None = None
+    # A chip that can detect line faults (power alarm, thermal shutdown) shuts the line down by
+    # itself and reports the reason here; the status page shows it. Simple SLICs never call it.
+    on_fault: FaultListener | None = None
+
+    @property
+    def fault(self) -> str | None:
+        """The fault that shut the line down, or None."""
+        return None
 
     @property
     @abc.abstractmethod

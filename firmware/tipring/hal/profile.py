@@ -23,6 +23,8 @@ MAX_LINES = 2
 # driver name -> (module, factory function name); the factory takes the profile.
 DRIVERS: dict[str, tuple[str, str]] = {
     "sim": ("tipring.hal.sim", "open_sim_board"),
+    "ag1171": ("tipring.hal.ag1171", "open_ag1171_board"),
+    "si3215": ("tipring.hal.si3215", "open_si3215_board"),
 }
 
 
