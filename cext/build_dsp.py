@@ -18,7 +18,9 @@ from cffi import FFI
 
 CEXT = Path(__file__).resolve().parent
 HEADER = CEXT / "tipring_dsp.h"
-SOURCES = ["g711.c", "tone.c", "dtmf.c", "callerid.c", "plc.c", "jbuf.c", "echo.c"]
+SOURCES = [
+    "g711.c", "tone.c", "dtmf.c", "callerid.c", "plc.c", "jbuf.c", "echo.c", "path.c",
+]
 DEBIAN_HINT = "on Debian: apt-get install build-essential python3-dev libffi-dev"
 
 

@@ -328,6 +328,43 @@ void tr_ec_init(tr_ec_t *ec, int32_t tail_ms, int nlp);
  * same time (the SLIC's transmit and receive are sample-aligned). */
 void tr_ec_process(tr_ec_t *ec, const int16_t *far, int16_t *near, int32_t n);
 
+/*
+ * The audio path of one line (path.c): the two calls the media thread makes every 20 ms.
+ * Capture: echo cancel against what was played echo_delay samples before -> DTMF/fax-tone
+ * detection -> transmit gain -> G.711 encode (silence while mute_tx, e.g. during RFC 4733
+ * events). Playout: jitter buffer get (decode or conceal; silence while mute_rx, e.g. under
+ * caller ID on call waiting) -> receive gain -> caller-ID FSK (replaces) -> tones (mixed); the
+ * result is what the line plays and the echo canceller's reference. Packets go in with tr_jb_put
+ * on &path->jb; tones and FSK are loaded with tr_path_start_tone / tr_path_start_fsk between
+ * frames.
+ */
+enum { TR_PATH_REFERENCE = 2048 };
+
+typedef struct {
+    tr_ec_t ec;
+    tr_dtmf_rx_t dtmf;
+    tr_jbuf_t jb;
+    tr_tone_gen_t tone;
+    tr_fsk_tx_t fsk;
+    int32_t law;                 /* TR_LAW_ULAW or TR_LAW_ALAW */
+    int32_t echo_cancel, tone_active, fsk_active, mute_tx, mute_rx;
+    int32_t echo_delay;          /* samples from playing a sample to capturing its echo */
+    float tx_gain, rx_gain;      /* linear */
+    int16_t reference[2048];     /* what was played, by sample index modulo the size */
+    int64_t played, captured;    /* samples through each direction so far */
+} tr_path_t;
+
+void tr_path_init(tr_path_t *p, int law, int32_t echo_tail_ms, int32_t echo_delay_ms, int nlp,
+                  int32_t jitter_min_ms, int32_t jitter_max_ms, int jitter_fixed);
+void tr_path_set_gains(tr_path_t *p, float tx_db, float rx_db);
+int tr_path_start_tone(tr_path_t *p, const tr_tone_plan_t *plan);
+int tr_path_start_fsk(tr_path_t *p);
+/* 160 samples in, 160 G.711 codes out; returns the number of detector events written. */
+int tr_capture(tr_path_t *p, const int16_t *in, uint8_t *payload, tr_dtmf_event_t *events,
+               int max_events);
+/* 160 samples out, for the playout period that starts now. */
+void tr_playout(tr_path_t *p, int64_t now_us, int16_t *out);
+
 /* cffi:end */
 
 #endif

@@ -49,17 +49,18 @@ def call() -> Iterator[tuple[End, End]]:
         stream = RtpStream(StreamConfig(payload_type=0, remote=peer_rtp,
                                         event_payload_type=101, cname=f"end{i}"),
                            rng=random.Random(10 + i))
-        thread = MediaThread(board.lines[0].audio, rtp, rtcp, stream, events.put)
+        thread = MediaThread(board.lines[0].audio, events.put)
+        thread.attach(stream, rtp, rtcp)
         ends.append(End(board, thread, events))
     for end in ends:
         end.thread.start()
     yield ends[0], ends[1]
-    for end in ends:
+    for end, (rtp, rtcp) in zip(ends, socks, strict=True):
         end.thread.stop()
         end.thread.join(timeout=2)
         end.board.close()
-        end.thread.rtp_sock.close()
-        end.thread.rtcp_sock.close()
+        rtp.close()
+        rtcp.close()
 
 
 def wait_for(events: queue.Queue[MediaEvent], kind: type, deadline: float = 3.0) -> list:
@@ -123,3 +124,35 @@ def test_hold_stops_sending_and_bye_reaches_the_peer(call: tuple[End, End]) -> N
     a.thread.stop()
     assert isinstance(wait_for(b.events, RemoteBye)[-1], RemoteBye)
     assert isinstance(wait_for(a.events, MediaStopped)[-1], MediaStopped)
+
+
+def test_line_audio_without_a_call_plays_tones_and_detects_digits() -> None:
+    """Before any call: dial tone reaches the handset, and the handset's keypad is detected."""
+    from tipring.media.dsp import ToneEvent, ToneEventKind, ToneSegment
+
+    board = create_sim_board(1)
+    events: queue.Queue[MediaEvent] = queue.Queue()
+    thread = MediaThread(board.lines[0].audio, events.put)
+    try:
+        handset = board.handsets[0]
+        handset.lift()
+        thread.start()
+        thread.play_tone([ToneSegment(((350.0, -13.0), (440.0, -13.0)), None, 0.0)])
+        handset.dial_dtmf("4")
+        seen = wait_for(events, ToneEvent)
+        assert next((e.kind, e.digit) for e in seen if isinstance(e, ToneEvent)) == (
+            ToneEventKind.DIGIT_START, "4")
+        deadline = time.monotonic() + 2.0
+        heard = array.array("h")
+        while time.monotonic() < deadline and len(heard) < 1600:
+            heard = array.array("h")
+            heard.frombytes(handset.heard())
+            time.sleep(0.05)
+        window = heard[-800:]
+        assert goertzel_power(window, 350) > 100 * goertzel_power(window, 1000)
+        assert goertzel_power(window, 440) > 100 * goertzel_power(window, 1000)
+    finally:
+        thread.stop()
+        thread.join(timeout=2)
+        board.close()
+    assert not thread.is_alive()

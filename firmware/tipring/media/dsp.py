@@ -13,6 +13,7 @@ import enum
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 try:
     from tipring._dsp import ffi, lib
@@ -23,7 +24,7 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
         f"libffi-dev), then `pip install .` ({exc})"
     ) from exc
 
-ABI_VERSION = 2
+ABI_VERSION = 3
 
 if lib.tr_dsp_abi_version() != ABI_VERSION:  # pragma: no cover - a stale build
     raise ImportError(
@@ -138,6 +139,34 @@ def cadence(
     return [ToneSegment(comps, on, off) for on, off in periods]
 
 
+def fill_tone_plan(
+    plan: Any, segments: Sequence[ToneSegment], repeat_from: int | None, ramp: float
+) -> None:
+    """Write a cadence into a `tr_tone_plan_t`, refusing what the C core cannot play."""
+    if not 1 <= len(segments) <= MAX_TONE_SEGMENTS:
+        raise ValueError(f"a cadence has 1..{MAX_TONE_SEGMENTS} segments, got {len(segments)}")
+    if repeat_from is not None and not 0 <= repeat_from < len(segments):
+        raise ValueError(f"repeat_from {repeat_from} is not a segment index")
+    ffi.memmove(plan, bytes(ffi.sizeof("tr_tone_plan_t")), ffi.sizeof("tr_tone_plan_t"))
+    for i, seg in enumerate(segments):
+        if len(seg.components) > MAX_TONE_COMPONENTS:
+            raise ValueError(f"segment {i}: at most {MAX_TONE_COMPONENTS} components")
+        dst = plan.seg[i]
+        for c, (freq, level) in enumerate(seg.components):
+            if not 0 <= freq < SAMPLE_RATE / 2:
+                raise ValueError(f"segment {i}: frequency {freq} Hz is outside 0..4000 Hz")
+            dst.comp[c].freq_hz = freq
+            dst.comp[c].level_dbm0 = level
+        dst.n_comp = len(seg.components)
+        dst.on_samples = -1 if seg.on is None or math.isinf(seg.on) else _samples(seg.on)
+        dst.off_samples = _samples(seg.off)
+        if dst.on_samples == 0 and dst.off_samples == 0:
+            raise ValueError(f"segment {i} is empty")
+    plan.n_seg = len(segments)
+    plan.loop_from = -1 if repeat_from is None else repeat_from
+    plan.ramp_samples = _samples(ramp)
+
+
 class ToneGenerator:
     """Phase-continuous tone cadence, one C call per frame; state lives in a cffi struct."""
 
@@ -156,30 +185,8 @@ class ToneGenerator:
 
         Times are rounded to whole samples; `ramp` is the raised-cosine rise and fall (s).
         """
-        if not 1 <= len(segments) <= MAX_TONE_SEGMENTS:
-            raise ValueError(f"a cadence has 1..{MAX_TONE_SEGMENTS} segments, got {len(segments)}")
-        if repeat_from is not None and not 0 <= repeat_from < len(segments):
-            raise ValueError(f"repeat_from {repeat_from} is not a segment index")
-        plan = self._plan
-        ffi.memmove(plan, bytes(ffi.sizeof("tr_tone_plan_t")), ffi.sizeof("tr_tone_plan_t"))
-        for i, seg in enumerate(segments):
-            if len(seg.components) > MAX_TONE_COMPONENTS:
-                raise ValueError(f"segment {i}: at most {MAX_TONE_COMPONENTS} components")
-            dst = plan.seg[i]
-            for c, (freq, level) in enumerate(seg.components):
-                if not 0 <= freq < SAMPLE_RATE / 2:
-                    raise ValueError(f"segment {i}: frequency {freq} Hz is outside 0..4000 Hz")
-                dst.comp[c].freq_hz = freq
-                dst.comp[c].level_dbm0 = level
-            dst.n_comp = len(seg.components)
-            dst.on_samples = -1 if seg.on is None or math.isinf(seg.on) else _samples(seg.on)
-            dst.off_samples = _samples(seg.off)
-            if dst.on_samples == 0 and dst.off_samples == 0:
-                raise ValueError(f"segment {i} is empty")
-        plan.n_seg = len(segments)
-        plan.loop_from = -1 if repeat_from is None else repeat_from
-        plan.ramp_samples = _samples(ramp)
-        if lib.tr_tone_start(self._gen, plan) != 0:  # pragma: no cover - checked above
+        fill_tone_plan(self._plan, segments, repeat_from, ramp)
+        if lib.tr_tone_start(self._gen, self._plan) != 0:  # pragma: no cover - checked above
             raise ValueError("the C core rejected the tone plan")
         self.active = True
 
@@ -255,20 +262,23 @@ class DtmfDetector:
         src = ffi.from_buffer("int16_t[]", pcm)
         frame_start = int(self._rx.samples)
         n = lib.tr_dtmf_rx(self._rx, src, len(src), self._events, self.MAX_EVENTS)
-        out = []
-        for e in self._events[0:n]:
-            out.append(
-                ToneEvent(
-                    ToneEventKind(e.kind),
-                    chr(e.code) if e.code else "",
-                    int(e.at),
-                    int(e.at) - frame_start,
-                    int(e.duration),
-                    round(float(e.low_dbm0), 2),
-                    round(float(e.high_dbm0), 2),
-                )
-            )
-        return out
+        return tone_events(self._events, n, frame_start)
+
+
+def tone_events(events: Any, n: int, frame_start: int) -> list[ToneEvent]:
+    """The first `n` C detector events as `ToneEvent`s, offsets relative to `frame_start`."""
+    return [
+        ToneEvent(
+            ToneEventKind(e.kind),
+            chr(e.code) if e.code else "",
+            int(e.at),
+            int(e.at) - frame_start,
+            int(e.duration),
+            round(float(e.low_dbm0), 2),
+            round(float(e.high_dbm0), 2),
+        )
+        for e in events[0:n]
+    ]
 
 
 DTMF_LOW = (697.0, 770.0, 852.0, 941.0)
@@ -407,6 +417,19 @@ def mdmf_message(cid: CallerId) -> bytes:
     return _finish(MDMF_CALL_SETUP, bytes(params))
 
 
+def load_fsk(tx: Any, message: bytes, standard: FskStandard, seizure_bits: int, mark_bits: int,
+             postamble_bits: int, level_dbm0: float) -> None:
+    """Configure a `tr_fsk_tx_t` for one caller-ID burst (started by the caller)."""
+    if not 0 < len(message) <= 256:
+        raise ValueError(f"message of {len(message)} bytes: 1..256 expected")
+    tx.mark_hz, tx.space_hz = standard.value
+    tx.level_dbm0 = level_dbm0
+    tx.seizure_bits, tx.mark_bits = seizure_bits, mark_bits
+    tx.stop_bits, tx.postamble_bits = 1, postamble_bits
+    ffi.memmove(tx.data, message, len(message))
+    tx.len = len(message)
+
+
 class FskModulator:
     """Caller-ID FSK burst, one C call per frame. On-hook (first ring gap or before ringing):
     300 seizure bits and 180 mark bits; off-hook call waiting (after the CAS tone): no seizure,
@@ -426,19 +449,12 @@ class FskModulator:
         level_dbm0: float = -13.5,
     ) -> int:
         """Load a message (bytes with checksum); returns the burst length in samples."""
-        tx = self._tx
-        if not 0 < len(message) <= 256:
-            raise ValueError(f"message of {len(message)} bytes: 1..256 expected")
-        tx.mark_hz, tx.space_hz = standard.value
-        tx.level_dbm0 = level_dbm0
-        tx.seizure_bits, tx.mark_bits = seizure_bits, mark_bits
-        tx.stop_bits, tx.postamble_bits = 1, postamble_bits
-        ffi.memmove(tx.data, message, len(message))
-        tx.len = len(message)
-        if lib.tr_fsk_tx_start(tx) != 0:
+        load_fsk(self._tx, message, standard, seizure_bits, mark_bits, postamble_bits,
+                 level_dbm0)
+        if lib.tr_fsk_tx_start(self._tx) != 0:
             raise ValueError("FSK settings out of range (bit counts, level above +3 dBm0)")
         self.active = True
-        return int(tx.total_samples)
+        return int(self._tx.total_samples)
 
     def generate(self, out: object) -> bool:
         """Write the next len(out) samples (silence after the end); False once it has ended."""
@@ -470,3 +486,92 @@ def etsi_dtmf_clip(
 def cas_tone(level_dbm0: float = -15.0, duration: float = 0.080) -> list[ToneSegment]:
     """CPE alerting signal for call-waiting caller ID: 2130 + 2750 Hz for 80 ms (GR-30)."""
     return [ToneSegment(((2130.0, level_dbm0), (2750.0, level_dbm0)), duration)]
+
+
+# --- the audio path of one line (issue 3 item 7) ---------------------------------------------------
+
+
+class AudioPath:
+    """All DSP of one line in one C struct, with one call per 20 ms period and direction.
+
+    `capture` takes what the line captured and returns the G.711 payload to send and any
+    detected DTMF/fax tones; `playout` returns what the line should play now (the network's
+    audio from the jitter buffer, concealed where lost, with caller ID and tones on top). The
+    media thread owns it; tones, FSK and mutes are changed between frames.
+    """
+
+    MAX_EVENTS = 8
+
+    def __init__(self, law: Law = Law.ULAW, *, echo_tail_ms: int = 32, echo_delay_ms: int = 0,
+                 nlp: bool = True, jitter_min_ms: int = 20, jitter_max_ms: int = 200,
+                 jitter_fixed: bool = False, tx_gain_db: float = 0.0,
+                 rx_gain_db: float = 0.0) -> None:
+        self._path = ffi.new("tr_path_t *")
+        lib.tr_path_init(self._path, law.payload_type, echo_tail_ms, echo_delay_ms, int(nlp),
+                         jitter_min_ms, jitter_max_ms, int(jitter_fixed))
+        lib.tr_path_set_gains(self._path, tx_gain_db, rx_gain_db)
+        self.jitter_buffer = ffi.addressof(self._path, "jb")
+        self._plan = ffi.new("tr_tone_plan_t *")
+        self._events = ffi.new("tr_dtmf_event_t[]", self.MAX_EVENTS)
+        self._payload = ffi.new("uint8_t[]", FRAME)
+        self._out = ffi.new("int16_t[]", FRAME)
+        self.law = law
+
+    @property
+    def state(self) -> Any:
+        """The C struct, for statistics (echo canceller, jitter buffer) and tests."""
+        return self._path
+
+    def capture(self, pcm: bytes) -> tuple[bytes, list[ToneEvent]]:
+        if len(pcm) != 2 * FRAME:
+            raise ValueError(f"a capture period is {2 * FRAME} bytes, got {len(pcm)}")
+        start = int(self._path.dtmf.samples)
+        n = lib.tr_capture(self._path, ffi.from_buffer("int16_t[]", pcm), self._payload,
+                           self._events, self.MAX_EVENTS)
+        return ffi.buffer(self._payload)[:], tone_events(self._events, n, start) if n else []
+
+    def playout(self, now: float) -> bytes:
+        lib.tr_playout(self._path, int(now * 1e6), self._out)
+        return ffi.buffer(self._out)[:]
+
+    def put(self, ssrc: int, sequence: int, timestamp: int, marker: bool, payload_type: int,
+            payload: bytes, arrival: float) -> int:
+        """One received RTP packet into the jitter buffer; returns the TR_JB_* result."""
+        return int(lib.tr_jb_put(self.jitter_buffer, ssrc, sequence, timestamp, int(marker),
+                                 payload_type, payload, len(payload), int(arrival * 1e6)))
+
+    def start_tone(self, segments: Sequence[ToneSegment], repeat_from: int | None = 0,
+                   ramp: float = 0.003) -> None:
+        fill_tone_plan(self._plan, segments, repeat_from, ramp)
+        if lib.tr_path_start_tone(self._path, self._plan) != 0:  # pragma: no cover
+            raise ValueError("the C core rejected the tone plan")
+
+    def stop_tone(self) -> None:
+        self._path.tone_active = 0
+
+    @property
+    def tone_playing(self) -> bool:
+        return bool(self._path.tone_active)
+
+    def send_caller_id(self, message: bytes, standard: FskStandard = FskStandard.BELL202,
+                       seizure_bits: int = 300, mark_bits: int = 180, postamble_bits: int = 10,
+                       level_dbm0: float = -13.5) -> int:
+        """Start an FSK burst in place of the playout audio; returns its length in samples."""
+        fsk = ffi.addressof(self._path, "fsk")
+        load_fsk(fsk, message, standard, seizure_bits, mark_bits, postamble_bits, level_dbm0)
+        if lib.tr_path_start_fsk(self._path) != 0:
+            raise ValueError("FSK settings out of range (bit counts, level above +3 dBm0)")
+        return int(fsk.total_samples)
+
+    @property
+    def caller_id_sending(self) -> bool:
+        return bool(self._path.fsk_active)
+
+    def mute(self, transmit: bool | None = None, receive: bool | None = None) -> None:
+        if transmit is not None:
+            self._path.mute_tx = int(transmit)
+        if receive is not None:
+            self._path.mute_rx = int(receive)
+
+    def set_gains(self, tx_db: float, rx_db: float) -> None:
+        lib.tr_path_set_gains(self._path, tx_db, rx_db)

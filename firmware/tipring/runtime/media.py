@@ -1,10 +1,13 @@
-"""The media thread of one call: audio device <-> C DSP core <-> RTP over UDP.
+"""The audio thread of one line: audio device <-> C audio path <-> RTP over UDP.
 
-Clocked by the audio device, as ARCHITECTURE.md says: each turn blocks on one 20 ms capture
-period, encodes and sends it (or RFC 4733 event packets while a digit is pressed), drains the
-RTP socket into the jitter buffer, gets one playout period and writes it. Nothing sleeps.
-Commands from the loop (digits, hold, stop) wait in a queue and run between frames; events for
-the loop (remote digits, statistics, remote BYE, the end of the thread) go out through
+It runs whenever the line needs audio (dial tone and digit detection with no call, caller ID on
+hook, and calls), clocked by the audio device as ARCHITECTURE.md says: each turn blocks on one
+20 ms capture period, makes one C call for capture (echo cancel, DTMF detection, encode) and
+sends the payload (or RFC 4733 event packets while a digit is sent), drains the RTP socket into
+the jitter buffer, makes one C call for playout (jitter buffer, concealment, caller ID, tones)
+and writes the period. Nothing sleeps. A call's RTP session is attached and detached as calls
+come and go. Commands from the loop wait in a queue and run between frames; events for the loop
+(detected digits, remote digits, statistics, remote BYE, the end of the thread) go out through
 `on_event`, which the runtime wraps with `loop.call_soon_threadsafe`.
 
 Arrival times come from the kernel's receive timestamps (SO_TIMESTAMPNS) where available, since
@@ -25,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tipring.hal.api import PERIOD_SAMPLES, AudioPort, AudioStopped
-from tipring.media.dsp import ffi, lib
+from tipring.media.dsp import AudioPath, FskStandard, Law, ToneEvent, ToneSegment
 from tipring.media.stream import COMFORT_NOISE, RtpStream
 from tipring.media.telephone_event import DigitEvent, EventReceiver, EventSender
 
@@ -61,45 +64,59 @@ class MediaStopped:
     reason: str
 
 
-MediaEvent = DigitEvent | MediaStats | RemoteBye | MediaStopped
+MediaEvent = DigitEvent | ToneEvent | MediaStats | RemoteBye | MediaStopped
 
 
 class MediaThread(threading.Thread):
-    def __init__(self, audio: AudioPort, rtp_sock: socket.socket, rtcp_sock: socket.socket,
-                 stream: RtpStream, on_event: Callable[[MediaEvent], None], *,
-                 jitter_min_ms: int = 20, jitter_max_ms: int = 200, fixed_jitter: bool = False,
+    def __init__(self, audio: AudioPort, on_event: Callable[[MediaEvent], None], *,
+                 path: AudioPath | None = None,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time) -> None:
-        super().__init__(name=f"media-line{audio.line}", daemon=True)
+        super().__init__(name=f"audio-line{audio.line}", daemon=True)
         self.audio = audio
-        self.rtp_sock = rtp_sock
-        self.rtcp_sock = rtcp_sock
-        self.stream = stream
+        self.path = path or AudioPath()
         self.on_event = on_event
         self.clock = clock
         self.wall = wall
+        self.stream: RtpStream | None = None
+        self.rtp_sock: socket.socket | None = None
+        self.rtcp_sock: socket.socket | None = None
         self.sending = True
         self.receiving = True
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._stopping = False
         self._events_out = EventSender(period=PERIOD_SAMPLES)
         self._events_in = EventReceiver()
-        self._law = stream.config.payload_type
-        self._jb = ffi.new("tr_jbuf_t *")
-        lib.tr_jb_init(self._jb, jitter_min_ms, jitter_max_ms, 1 if fixed_jitter else 0)
-        self._codes = ffi.new("uint8_t[]", PERIOD_SAMPLES)
-        self._playout = ffi.new("int16_t[]", PERIOD_SAMPLES)
-        self._silence = bytes([0xFF if self._law == 0 else 0xD5]) * PERIOD_SAMPLES
+        self._silence = b""
+
+    # --- commands (any thread) ----------------------------------------------------------------
+
+    def attach(self, stream: RtpStream, rtp_sock: socket.socket, rtcp_sock: socket.socket) -> None:
+        """Start sending and receiving a call's RTP (the sockets stay the caller's to close)."""
         if _TIMESTAMPNS is not None:
             try:
                 rtp_sock.setsockopt(socket.SOL_SOCKET, _TIMESTAMPNS, 1)
             except OSError:
                 pass
 
-    # --- commands (any thread) ----------------------------------------------------------------
+        def apply() -> None:
+            self.stream, self.rtp_sock, self.rtcp_sock = stream, rtp_sock, rtcp_sock
+            law = Law.ALAW if stream.config.payload_type == 8 else Law.ULAW
+            self.path.state.law = law.payload_type
+            self._silence = bytes([0xD5 if law is Law.ALAW else 0xFF]) * PERIOD_SAMPLES
+            self._events_in = EventReceiver()
+            self.sending = self.receiving = True
+        self._commands.put(apply)
+
+    def detach(self) -> None:
+        """End the call's RTP: RTCP BYE goes out; the line's audio (tones) goes on."""
+        self._commands.put(self._goodbye)
 
     def start_digit(self, key: str) -> None:
-        self._commands.put(lambda: self._events_out.start(key, self.stream.timestamp))
+        def apply() -> None:
+            if self.stream is not None:
+                self._events_out.start(key, self.stream.timestamp)
+        self._commands.put(apply)
 
     def stop_digit(self) -> None:
         self._commands.put(self._events_out.stop)
@@ -110,8 +127,29 @@ class MediaThread(threading.Thread):
             self.sending, self.receiving = send, receive
         self._commands.put(apply)
 
+    def play_tone(self, segments: list[ToneSegment], repeat_from: int | None = 0) -> None:
+        self._commands.put(lambda: self.path.start_tone(segments, repeat_from))
+
+    def stop_tone(self) -> None:
+        self._commands.put(self.path.stop_tone)
+
+    def send_caller_id(self, message: bytes, standard: FskStandard, *, on_hook: bool) -> None:
+        """On hook: full seizure and marks. Off hook (call waiting): marks only, far end muted
+        for the burst."""
+        def apply() -> None:
+            if on_hook:
+                self.path.send_caller_id(message, standard)
+            else:
+                self.path.mute(receive=True)
+                self.path.send_caller_id(message, standard, seizure_bits=0, mark_bits=80)
+        self._commands.put(apply)
+
+    def mute(self, transmit: bool) -> None:
+        """Silence what the phone sends (the far end hears nothing), e.g. during a transfer."""
+        self._commands.put(lambda: self.path.mute(transmit=transmit))
+
     def stop(self) -> None:
-        """End the call's media: RTCP BYE goes out, the thread exits after the current frame."""
+        """End the line's audio: RTCP BYE goes out if a call is attached; the thread exits."""
         self._commands.put(self._request_stop)
         self.audio.stop()  # wakes a blocked read
 
@@ -132,21 +170,30 @@ class MediaThread(threading.Thread):
                     break
                 self._run_commands()
                 now = self.clock()
-                self._send(captured)
-                self._drain(now)
-                self._play(now)
-                self._rtcp(now)
-                if now >= next_stats:
-                    next_stats = now + STATS_EVERY
-                    self.on_event(self.stats())
-                for event in self._events_in.poll(now):
-                    self.on_event(event)
+                payload, detected = self.path.capture(captured)
+                for tone in detected:
+                    self.on_event(tone)
+                if self.stream is not None:
+                    self._send(payload)
+                    self._drain(now)
+                    self._rtcp(now)
+                    if now >= next_stats:
+                        next_stats = now + STATS_EVERY
+                        self.on_event(self.stats())
+                    for event in self._events_in.poll(now):
+                        self.on_event(event)
+                if self.path.state.mute_rx and not self.path.caller_id_sending:
+                    self.path.mute(receive=False)  # the call-waiting caller-ID burst is over
+                self.audio.write(self.path.playout(now))
         except Exception as exc:  # the call must end cleanly, whatever broke
             log.exception("media thread failed", extra={"line": self.audio.line})
             reason = f"error: {exc}"
         finally:
-            self._goodbye()
-            self.on_event(MediaStopped(reason))
+            try:
+                self._goodbye()
+            finally:
+                self.audio.stop()
+                self.on_event(MediaStopped(reason))
 
     def _run_commands(self) -> None:
         while True:
@@ -156,7 +203,8 @@ class MediaThread(threading.Thread):
                 return
             command()
 
-    def _send(self, captured: bytes) -> None:
+    def _send(self, payload: bytes) -> None:
+        assert self.stream is not None
         if not self.sending:
             self.stream.skip(PERIOD_SAMPLES)
             return
@@ -166,13 +214,10 @@ class MediaThread(threading.Thread):
                     packet.payload, marker=packet.marker, timestamp=packet.timestamp,
                     payload_type=self.stream.config.event_payload_type))
             payload = self._silence  # in-band audio is muted while a digit is sent as events
-        else:
-            encode = lib.tr_alaw_encode if self._law == 8 else lib.tr_ulaw_encode
-            encode(ffi.from_buffer("int16_t[]", captured), self._codes, PERIOD_SAMPLES)
-            payload = ffi.buffer(self._codes)[:]
         self._sendto(self.stream.outgoing(payload, samples=PERIOD_SAMPLES))
 
     def _sendto(self, datagram: bytes) -> None:
+        assert self.stream is not None and self.rtp_sock is not None
         try:
             self.rtp_sock.sendto(datagram, self.stream.destination)
         except OSError as exc:  # e.g. ICMP unreachable reported on the next send: keep going
@@ -195,6 +240,8 @@ class MediaThread(threading.Thread):
         return data, source, arrival
 
     def _drain(self, now: float) -> None:
+        assert self.stream is not None and self.rtp_sock is not None
+        assert self.rtcp_sock is not None
         while True:
             received = self._receive(self.rtp_sock, now)
             if received is None:
@@ -210,9 +257,8 @@ class MediaThread(threading.Thread):
                 except ValueError:
                     self.stream.stats.dropped["malformed event"] += 1
             elif packet.payload_type != COMFORT_NOISE:  # CN: the buffer plays silence anyway
-                lib.tr_jb_put(self._jb, packet.ssrc, packet.sequence, packet.timestamp,
-                              int(packet.marker), packet.payload_type, packet.payload,
-                              len(packet.payload), int(arrival * 1e6))
+                self.path.put(packet.ssrc, packet.sequence, packet.timestamp, packet.marker,
+                              packet.payload_type, packet.payload, arrival)
         while True:
             received = self._receive(self.rtcp_sock, now)
             if received is None:
@@ -223,30 +269,27 @@ class MediaThread(threading.Thread):
             if self.stream.remote_bye and not said_bye:
                 self.on_event(RemoteBye())
 
-    def _play(self, now: float) -> None:
-        lib.tr_jb_get(self._jb, int(now * 1e6), self._playout)
-        if not self.receiving:
-            ffi.memmove(self._playout, bytes(2 * PERIOD_SAMPLES), 2 * PERIOD_SAMPLES)
-        self.audio.write(ffi.buffer(self._playout)[:])
-
     def _rtcp(self, now: float) -> None:
+        assert self.stream is not None
         if now >= self.stream.next_report_time(now):
             self._send_rtcp(self.stream.report(now, self.wall()))
 
     def _send_rtcp(self, datagram: bytes) -> None:
+        assert self.stream is not None and self.rtcp_sock is not None
         try:
             self.rtcp_sock.sendto(datagram, self.stream.rtcp_destination)
         except OSError:
             self.stream.stats.dropped["rtcp send"] += 1
 
     def _goodbye(self) -> None:
-        try:
+        if self.stream is not None:
             self._send_rtcp(self.stream.report(self.clock(), self.wall(), bye=True))
-        finally:
-            self.audio.stop()
+        self.stream = self.rtp_sock = self.rtcp_sock = None
+        self._events_out = EventSender(period=PERIOD_SAMPLES)
 
     def stats(self) -> MediaStats:
-        jb = self._jb.stats
+        assert self.stream is not None
+        jb = self.path.state.jb.stats
         rtt = self.stream.stats.round_trip_time
         return MediaStats(
             sent_packets=self.stream.stats.sent_packets,
