@@ -1,9 +1,10 @@
 """Per-frame cost of the audio paths, and what packet loss concealment buys, in one run.
 
-1. Microseconds per 20 ms frame (160 samples) for the capture path (line echo canceller with a
-   32 ms tail, then G.711 encode) and the playout path (jitter buffer get: decode, or conceal),
-   each measured as the C calls the media thread makes, call overhead included. Target
-   (issue 3): under 20 us each. Baseline in the same run: CPython's audioop encode of a frame.
+1. Microseconds per 20 ms frame (160 samples) of the two calls the media thread makes:
+   tr_capture (echo canceller with a 32 ms tail and NLP, DTMF/fax detection, G.711 encode) and
+   tr_playout (jitter buffer get with decode or concealment, caller ID, tones), call overhead
+   included. Target (issue 3): under 20 us each. Baseline in the same run: CPython's audioop
+   encode of one frame (a floor: it does a fraction of the work).
 2. PESQ-NB (ITU-T P.862 via `pesq`) of real speech after 0, 3 and 10 % random packet loss, with
    the G.711 concealment and with silence in place of lost packets. Target: concealment gains
    at least 0.3 MOS at 3 % loss.
@@ -14,12 +15,14 @@ Run: .venv/bin/pip install -e '.[bench]' && .venv/bin/python bench/pipeline.py
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
 import time
 import warnings
 from pathlib import Path
 
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # idle BLAS threads would skew the timings
 import numpy as np
 import pesq
 
@@ -42,54 +45,50 @@ def best_us(fn, calls: int = 2000, rounds: int = 5) -> float:
 
 
 def frame_costs(pcm: np.ndarray) -> list[tuple[str, float]]:
-    ec = ffi.new("tr_ec_t *")
-    lib.tr_ec_init(ec, 32, 1)
-    far = ffi.new("int16_t[]", FRAME)
-    near = ffi.new("int16_t[]", FRAME)
-    codes = ffi.new("uint8_t[]", FRAME)
+    """The two per-frame entry points on buffers the media thread keeps, with a call in full
+    flow: far-end speech arriving and played, its echo captured, NLP and DTMF detection on."""
+    path = ffi.new("tr_path_t *")
+    lib.tr_path_init(path, 0, 32, 20, 1, 20, 200, 0)
     frames = [pcm[i : i + FRAME] for i in range(0, len(pcm) - FRAME, FRAME)]
-    state = {"i": 0}
+    codes = []
+    for f in frames:
+        c = ffi.new("uint8_t[]", FRAME)
+        lib.tr_ulaw_encode(ffi.from_buffer("int16_t[]", f.tobytes()), c, FRAME)
+        codes.append(bytes(ffi.buffer(c)))
+    echoes = [ffi.new("int16_t[]", (f // 2).tolist()) for f in frames]  # an echo 6 dB down
+    payload = ffi.new("uint8_t[]", FRAME)
+    events = ffi.new("tr_dtmf_event_t[]", 8)
+    out = ffi.new("int16_t[]", FRAME)
+    jb = ffi.addressof(path, "jb")
+    state = {"n": 0}
 
     def capture() -> None:
-        f = frames[state["i"] % len(frames)]
-        state["i"] += 1
-        ffi.memmove(far, f.tobytes(), 2 * FRAME)
-        ffi.memmove(near, (f // 2).tobytes(), 2 * FRAME)  # an echo 6 dB down
-        lib.tr_ec_process(ec, far, near, FRAME)
-        lib.tr_ulaw_encode(near, codes, FRAME)
-
-    def copy_only() -> None:  # what the Python side of the call costs without the DSP
-        f = frames[state["i"] % len(frames)]
-        state["i"] += 1
-        ffi.memmove(far, f.tobytes(), 2 * FRAME)
-        ffi.memmove(near, (f // 2).tobytes(), 2 * FRAME)
-
-    jb = ffi.new("tr_jbuf_t *")
-    lib.tr_jb_init(jb, 20, 200, 0)
-    payload = bytes(FRAME)
-    out = ffi.new("int16_t[]", FRAME)
-    clock = {"n": 0}
+        lib.tr_capture(path, echoes[state["n"] % len(echoes)], payload, events, 8)
 
     def playout() -> None:
-        n = clock["n"]
-        clock["n"] += 1
-        lib.tr_jb_put(jb, 1, n & 0xFFFF, (n * FRAME) & 0xFFFFFFFF, 0, 0, payload, FRAME,
-                      n * 20_000)
-        lib.tr_jb_get(jb, n * 20_000 + 40_000, out)
+        n = state["n"]
+        state["n"] += 1
+        lib.tr_jb_put(jb, 1, n & 0xFFFF, (n * FRAME) & 0xFFFFFFFF, 0, 0,
+                      codes[n % len(codes)], FRAME, n * 20_000)
+        lib.tr_playout(path, n * 20_000 + 40_000, out)
 
+    for _ in range(500):  # converge, so the measurement is of a call in progress
+        playout()
+        capture()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
             import audioop
         except ImportError:
             audioop = None
-    rows = []
-    overhead = best_us(copy_only)
-    rows.append(("capture: echo cancel + encode (C calls)", best_us(capture) - overhead))
-    rows.append(("playout: jitter buffer put + get", best_us(playout)))
+    rows = [
+        ("tr_capture: echo cancel, DTMF detect, encode", best_us(capture)),
+        ("tr_playout + tr_jb_put: buffer, decode, tones", best_us(playout)),
+    ]
     if audioop is not None:
         frame = frames[0].tobytes()
-        rows.append(("baseline: audioop.lin2ulaw of one frame", best_us(lambda: audioop.lin2ulaw(frame, 2))))
+        rows.append(("baseline: audioop.lin2ulaw of one frame",
+                     best_us(lambda: audioop.lin2ulaw(frame, 2))))
     return rows
 
 
