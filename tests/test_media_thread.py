@@ -156,3 +156,45 @@ def test_line_audio_without_a_call_plays_tones_and_detects_digits() -> None:
         thread.join(timeout=2)
         board.close()
     assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("same_keys", [True, False])
+def test_srtp_between_two_lines(same_keys: bool) -> None:
+    from tipring.media.srtp import SrtpSession
+    from tipring.sdp.crypto import KeyParams
+    from tipring.sdp.negotiation import SrtpKeys
+
+    rng = random.Random(5)
+    k_a, k_b, k_wrong = (KeyParams(rng.randbytes(30)) for _ in range(3))
+    keys = [SrtpKeys("AES_CM_128_HMAC_SHA1_80", k_a, k_b),
+            SrtpKeys("AES_CM_128_HMAC_SHA1_80", k_b, k_a if same_keys else k_wrong)]
+    socks = [open_rtp_pair("127.0.0.1", 40000, 50000, rng=random.Random(seed)) for seed in (3, 4)]
+    ends = []
+    try:
+        for i, (rtp, rtcp) in enumerate(socks):
+            board = create_sim_board(1)
+            board.handsets[0].lift()
+            events: queue.Queue[MediaEvent] = queue.Queue()
+            stream = RtpStream(StreamConfig(payload_type=8, remote=socks[1 - i][0].getsockname()),
+                               rng=random.Random(20 + i))
+            thread = MediaThread(board.lines[0].audio, events.put)
+            thread.attach(stream, rtp, rtcp, SrtpSession(keys[i]))
+            thread.start()
+            ends.append(End(board, thread, events))
+        stats = wait_for(ends[1].events, MediaStats)[-1]
+        time.sleep(0.3)
+        b = ends[1].thread.stream
+        assert b is not None and b.stats.received_packets + b.stats.dropped["srtp rejected"] > 0
+        if same_keys:
+            assert b.stats.dropped["srtp rejected"] == 0 and b.stats.received_packets > 0
+        else:
+            assert b.stats.received_packets == 0 and b.stats.dropped["srtp rejected"] > 5
+        assert stats.sent_packets > 0
+    finally:
+        for end in ends:
+            end.thread.stop()
+            end.thread.join(timeout=2)
+            end.board.close()
+        for rtp, rtcp in socks:
+            rtp.close()
+            rtcp.close()

@@ -29,6 +29,7 @@ from typing import Any
 
 from tipring.hal.api import PERIOD_SAMPLES, AudioPort, AudioStopped
 from tipring.media.dsp import AudioPath, FskStandard, Law, ToneEvent, ToneSegment
+from tipring.media.srtp import SrtpError, SrtpSession
 from tipring.media.stream import COMFORT_NOISE, RtpStream
 from tipring.media.telephone_event import DigitEvent, EventReceiver, EventSender
 
@@ -81,6 +82,7 @@ class MediaThread(threading.Thread):
         self.stream: RtpStream | None = None
         self.rtp_sock: socket.socket | None = None
         self.rtcp_sock: socket.socket | None = None
+        self.srtp: SrtpSession | None = None
         self.sending = True
         self.receiving = True
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -91,8 +93,10 @@ class MediaThread(threading.Thread):
 
     # --- commands (any thread) ----------------------------------------------------------------
 
-    def attach(self, stream: RtpStream, rtp_sock: socket.socket, rtcp_sock: socket.socket) -> None:
-        """Start sending and receiving a call's RTP (the sockets stay the caller's to close)."""
+    def attach(self, stream: RtpStream, rtp_sock: socket.socket, rtcp_sock: socket.socket,
+               srtp: SrtpSession | None = None) -> None:
+        """Start sending and receiving a call's RTP, SRTP when keys were negotiated (the sockets
+        stay the caller's to close)."""
         if _TIMESTAMPNS is not None:
             try:
                 rtp_sock.setsockopt(socket.SOL_SOCKET, _TIMESTAMPNS, 1)
@@ -101,6 +105,7 @@ class MediaThread(threading.Thread):
 
         def apply() -> None:
             self.stream, self.rtp_sock, self.rtcp_sock = stream, rtp_sock, rtcp_sock
+            self.srtp = srtp
             law = Law.ALAW if stream.config.payload_type == 8 else Law.ULAW
             self.path.state.law = law.payload_type
             self._silence = bytes([0xD5 if law is Law.ALAW else 0xFF]) * PERIOD_SAMPLES
@@ -218,6 +223,8 @@ class MediaThread(threading.Thread):
 
     def _sendto(self, datagram: bytes) -> None:
         assert self.stream is not None and self.rtp_sock is not None
+        if self.srtp is not None:
+            datagram = self.srtp.protect(datagram)
         try:
             self.rtp_sock.sendto(datagram, self.stream.destination)
         except OSError as exc:  # e.g. ICMP unreachable reported on the next send: keep going
@@ -247,6 +254,12 @@ class MediaThread(threading.Thread):
             if received is None:
                 break
             data, source, arrival = received
+            if self.srtp is not None:
+                try:
+                    data = self.srtp.unprotect(data)
+                except SrtpError:  # forged, damaged or replayed: never played
+                    self.stream.stats.dropped["srtp rejected"] += 1
+                    continue
             packet = self.stream.incoming(data, (source[0], source[1]), arrival)
             if packet is None or not self.receiving:
                 continue
@@ -264,6 +277,12 @@ class MediaThread(threading.Thread):
             if received is None:
                 break
             data, source, _ = received
+            if self.srtp is not None:
+                try:
+                    data = self.srtp.unprotect_rtcp(data)
+                except SrtpError:
+                    self.stream.stats.dropped["srtcp rejected"] += 1
+                    continue
             said_bye = self.stream.remote_bye
             self.stream.incoming_rtcp(data, (source[0], source[1]), now, self.wall())
             if self.stream.remote_bye and not said_bye:
@@ -276,6 +295,8 @@ class MediaThread(threading.Thread):
 
     def _send_rtcp(self, datagram: bytes) -> None:
         assert self.stream is not None and self.rtcp_sock is not None
+        if self.srtp is not None:
+            datagram = self.srtp.protect_rtcp(datagram)
         try:
             self.rtcp_sock.sendto(datagram, self.stream.rtcp_destination)
         except OSError:
@@ -285,6 +306,7 @@ class MediaThread(threading.Thread):
         if self.stream is not None:
             self._send_rtcp(self.stream.report(self.clock(), self.wall(), bye=True))
         self.stream = self.rtp_sock = self.rtcp_sock = None
+        self.srtp = None
         self._events_out = EventSender(period=PERIOD_SAMPLES)
 
     def stats(self) -> MediaStats:
