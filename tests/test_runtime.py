@@ -6,14 +6,17 @@ loopback HTTP; each waits for a named log line with a deadline instead of sleepi
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
 import queue
+import re
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,18 +100,77 @@ def firmware(tmp_path: Path) -> Iterator[tuple[Firmware, int, Path]]:
         fw.kill()
 
 
-def get(port: int, path: str) -> tuple[int, dict[str, str], str]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as resp:
+ADMIN_PASSWORD = "runtime test passphrase"
+
+
+def get(port: int, path: str, opener: urllib.request.OpenerDirector | None = None,
+        data: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], str]:
+    body = urllib.parse.urlencode(data).encode() if data is not None else None
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body,
+                                     headers=headers or {})
+    with (opener or urllib.request.build_opener()).open(request, timeout=5) as resp:
         return resp.status, dict(resp.headers), resp.read().decode()
+
+
+def with_admin_password(config: Path) -> None:
+    """A configuration past first boot (the web UI refuses everything else until then)."""
+    import dataclasses
+
+    from tipring.config import ConfigStore, Secret, default_config
+    from tipring.web.passwords import hash_password
+
+    base = default_config()
+    ConfigStore(config).save(dataclasses.replace(base, web=dataclasses.replace(
+        base.web, admin_password_hash=Secret(hash_password(ADMIN_PASSWORD)))))
+
+
+def signed_in(port: int) -> urllib.request.OpenerDirector:
+    opener = urllib.request.build_opener(
+        urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    page = get(port, "/login", opener)[2]
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert csrf, page
+    status, _, html = get(port, "/login", opener,
+                          data={"csrf": csrf.group(1), "password": ADMIN_PASSWORD})
+    assert status == 200 and "Sign out" in html
+    return opener
+
+
+def api_token(port: int) -> dict[str, str]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/api/v1/token", method="POST",
+        data=json.dumps({"password": ADMIN_PASSWORD}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        return {"Authorization": f"Bearer {json.load(resp)['token']}"}
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_run_serves_status_and_stops_on_signal(firmware: tuple[Firmware, int, Path],
                                                sig: signal.Signals) -> None:
-    fw, port, _ = firmware
+    fw, port, config = firmware
     fw.wait_for("web server listening")
+    status, _, html = get(port, "/")  # first boot: every page leads to the password setup
+    assert status == 200 and 'action="/setup"' in html
+    assert "no default password" in html
+    fw.proc.send_signal(sig)
+    assert fw.proc.wait(timeout=5) == 0
+    fw.drain()
 
-    status, headers, html = get(port, "/")
+    with_admin_password(config)
+    fw = Firmware("run", "--board", "sim", "--config", str(config), "--listen", "127.0.0.1",
+                  "--port", str(port))
+    try:
+        _serves_status_and_stops_on(fw, port, sig)
+    finally:
+        fw.kill()
+
+
+def _serves_status_and_stops_on(fw: Firmware, port: int, sig: signal.Signals) -> None:
+    fw.wait_for("web server listening")
+    opener = signed_in(port)
+    status, headers, html = get(port, "/", opener)
     assert status == 200
     assert headers["Content-Type"].startswith("text/html")
     assert headers["X-Frame-Options"] == "DENY"
@@ -117,18 +179,22 @@ def test_run_serves_status_and_stops_on_signal(firmware: tuple[Firmware, int, Pa
     assert 'class="line"' in html and "on-hook" in html
     assert "Configuration problems" not in html
 
-    status, _, body = get(port, "/api/v1/status")
+    status, _, body = get(port, "/api/v1/status", headers=api_token(port))
     data = json.loads(body)
     assert data["firmware"]["version"] == tipring.__version__
     assert data["board"] == {"name": "sim", "driver": "sim"}
-    assert data["config"]["source"] == "defaults"  # no file yet: defaults, not a problem
+    assert data["config"]["source"] == "file"
     assert data["config"]["problems"] == []
     assert [line["hook"] for line in data["lines"]] == ["on-hook"]
 
+    # A browser watching the live status must not hold up the stop.
+    events = opener.open(f"http://127.0.0.1:{port}/events", timeout=5)
+    assert events.readline().startswith(b"retry:")
     fw.proc.send_signal(sig)
     signalled = time.monotonic()
     code = fw.proc.wait(timeout=5)
     took = time.monotonic() - signalled
+    events.close()
     assert code == 0
     assert took < 2.0, f"stopped {took:.2f} s after the signal; the limit is 2 s"
     fw.drain()
@@ -158,10 +224,9 @@ def test_bad_config_starts_with_defaults_and_reports_it(tmp_path: Path) -> None:
     fw = Firmware("run", "--config", str(config), "--port", str(port), "--listen", "127.0.0.1")
     try:
         fw.wait_for("web server listening")
-        data = json.loads(get(port, "/api/v1/status")[2])
-        assert data["config"]["source"] == "defaults"
-        assert any("web.port" in p for p in data["config"]["problems"]), data["config"]
+        # Running on defaults means no admin password: the setup page says why.
         html = get(port, "/")[2]
+        assert 'action="/setup"' in html
         assert "Configuration problems" in html and "web.port" in html
         assert config.read_text() == 'schema_version = 1\n[web]\nport = "eighty"\n'  # untouched
     finally:
@@ -251,3 +316,14 @@ def test_hook_events_reach_the_status(tmp_path: Path) -> None:
 
     assert asyncio.run(scenario()) == ["on-hook", "off-hook"]
 
+
+
+def test_interface_addresses_are_ip_addresses() -> None:
+    """The status page's address list: only real addresses, loopback left out."""
+    import ipaddress
+
+    from tipring.runtime.app import interface_addresses
+
+    for address in interface_addresses():
+        parsed = ipaddress.ip_address(address.split("%")[0])
+        assert not parsed.is_loopback

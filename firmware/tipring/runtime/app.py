@@ -8,6 +8,9 @@ passed in as `Service` callables, so nothing here imports `web`.
 from __future__ import annotations
 
 import asyncio
+import collections
+import ipaddress
+import itertools
 import logging
 import os
 import platform
@@ -20,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import tipring
-from tipring.config import ConfigStore, LoadResult
+from tipring.config import Config, ConfigStore, LoadResult, canonical_config
 from tipring.hal.api import Board, HardwareError, HookEvent
 from tipring.hal.profile import find_profile, load_profile, open_board
 from tipring.runtime import logs
@@ -28,6 +31,7 @@ from tipring.runtime import logs
 log = logging.getLogger("tipring.runtime")
 
 STOP_BUDGET_S = 1.5  # SIGTERM to exit must stay under 2 s (init systems escalate to SIGKILL)
+RECENT_LOG_LINES = 500  # what the log viewer can show: bounded, the device has little RAM
 
 Stopper = Callable[[], Awaitable[None]]
 Service = Callable[["Device"], Awaitable[Stopper]]
@@ -52,6 +56,10 @@ class Device:
         self.started_at = time.monotonic()
         self.started_wall = time.time()
         self.off_hook: dict[int, bool] = {}
+        self.recent_logs = RecentLogs(RECENT_LOG_LINES)
+        self._save_lock = asyncio.Lock()
+        self._changes = 0  # bumped on anything a live status view should redraw for
+        self._changed: asyncio.Future[None] | None = None  # resolved at the next change
 
     @property
     def web_address(self) -> tuple[str, int]:
@@ -61,6 +69,7 @@ class Device:
 
     def start(self) -> None:
         """Load the configuration (never fails: falls back) and open the board (may raise)."""
+        logging.getLogger("tipring").addHandler(self.recent_logs)
         self.loaded = self.store.load()
         logging.getLogger("tipring").setLevel(self.loaded.config.device.log_level.upper())
         log.info(
@@ -75,6 +84,10 @@ class Device:
             self.off_hook[port.index] = port.slic.off_hook
             # gpiozero and the sim call back on their own threads: hop onto the loop.
             port.slic.on_hook_event = lambda ev: loop.call_soon_threadsafe(self._hook_event, ev)
+        for handset in getattr(self.board, "handsets", ()):
+            # Sim board: the ringer turning on and off is worth a redraw of the virtual phone.
+            handset.on_ring = handset.on_ring_stop = (
+                lambda _at: loop.call_soon_threadsafe(self.notify_changed))
         log.info(
             "board opened",
             extra={"board": profile.name, "driver": profile.driver, "lines": profile.lines},
@@ -83,8 +96,54 @@ class Device:
     def _hook_event(self, event: HookEvent) -> None:
         self.off_hook[event.line] = event.off_hook
         log.info("hook", extra={"line": event.line, "state": "off" if event.off_hook else "on"})
+        self.notify_changed()
+
+    def notify_changed(self) -> None:
+        """Wake live views (server-sent events); call on the loop thread."""
+        self._changes += 1
+        if self._changed is not None and not self._changed.done():
+            self._changed.set_result(None)
+        self._changed = None
+
+    async def wait_changed(self, seen: int, timeout: float) -> int:
+        """Wait until something changed after change number `seen` (or `timeout` s pass);
+        returns the current change number."""
+        if self._changes == seen:
+            if self._changed is None:
+                self._changed = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._changed), timeout)
+            except TimeoutError:
+                pass
+        return self._changes
+
+    @property
+    def changes(self) -> int:
+        return self._changes
+
+    async def apply_config(self, config: Config) -> Config:
+        """Validate, save and start using `config`; returns it in canonical form.
+
+        Raises ConfigError (nothing written, the running configuration unchanged) or OSError.
+        The save blocks on fsync, so it runs in an executor; saves are serialised so two
+        browser tabs cannot interleave their writes.
+        """
+        canonical = canonical_config(config)
+        async with self._save_lock:
+            await asyncio.get_running_loop().run_in_executor(None, self.store.save, canonical)
+            self.loaded = LoadResult(canonical, "file", [])
+        logging.getLogger("tipring").setLevel(canonical.device.log_level.upper())
+        log.info("configuration applied", extra={"path": str(self.options.config_path)})
+        self.notify_changed()
+        return canonical
+
+    @property
+    def config(self) -> Config:
+        assert self.loaded is not None, "Device.start() not called"
+        return self.loaded.config
 
     def close(self) -> None:
+        logging.getLogger("tipring").removeHandler(self.recent_logs)
         if self.board is not None:
             self.board.close()
             self.board = None
@@ -104,7 +163,9 @@ class Device:
                     "linefeed": port.slic.linefeed.value,
                     "ringing": port.slic.ringing,
                     "account": (line_cfg.account or None) if line_cfg else None,
-                    "registration": "not configured",
+                    # No SIP stack yet: say so rather than invent a state.
+                    "registration": ("no account" if not (line_cfg and line_cfg.account)
+                                     else "not available yet (the SIP stack is not built)"),
                 })
         return {
             "firmware": {"name": "TipRing", "version": tipring.__version__},
@@ -120,12 +181,32 @@ class Device:
         }
 
 
+class RecentLogs(logging.Handler):
+    """The last few hundred log lines in memory, for the web log viewer (the device may have no
+    persistent syslog). Lines are formatted like stderr's, so secrets never appear: the config
+    layer's `Secret` renders itself masked."""
+
+    def __init__(self, capacity: int) -> None:
+        super().__init__()
+        self.lines: collections.deque[str] = collections.deque(maxlen=capacity)
+        self.setFormatter(logs.LogfmtFormatter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # a log viewer must never break logging
+            self.handleError(record)
+
+
 def system_facts() -> dict[str, Any]:
     facts: dict[str, Any] = {
         "hostname": socket.gethostname(),
         "python": platform.python_version(),
         "machine": platform.machine(),
     }
+    addresses = interface_addresses()
+    if addresses:
+        facts["addresses"] = addresses
     try:
         facts["load_1m"] = round(os.getloadavg()[0], 2)
     except OSError:
@@ -143,6 +224,39 @@ def system_facts() -> dict[str, Any]:
     except (OSError, ValueError):
         pass
     return facts
+
+
+def interface_addresses() -> list[str]:
+    """This host's IP addresses other than loopback, from /proc (Linux; [] elsewhere).
+
+    Read from the kernel's tables rather than by running `ip`, so the status page never starts a
+    process: IPv4 from the local-address entries of fib_trie, IPv6 from if_inet6.
+    """
+    found: list[str] = []
+    try:
+        lines = Path("/proc/net/fib_trie").read_text().splitlines()
+    except OSError:
+        lines = []
+    for previous, line in itertools.pairwise(lines):
+        if line.strip() == "/32 host LOCAL":
+            address = previous.strip().removeprefix("|-- ")
+            if not address.startswith("127.") and address not in found:
+                found.append(address)
+    try:
+        rows = Path("/proc/net/if_inet6").read_text().splitlines()
+    except OSError:
+        rows = []
+    for row in rows:
+        fields = row.split()
+        if len(fields) == 6 and fields[5] != "lo" and len(fields[0]) == 32:
+            try:
+                address = str(ipaddress.IPv6Address(bytes.fromhex(fields[0])))
+            except ValueError:
+                continue
+            shown = f"{address}%{fields[5]}" if address.startswith("fe80:") else address
+            if shown not in found:
+                found.append(shown)
+    return found
 
 
 async def serve(options: Options, services: Sequence[Service] = ()) -> int:

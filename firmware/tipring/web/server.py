@@ -1,69 +1,66 @@
-"""The device's web server: the status page and `/api/v1/status`.
+"""The device's web server: pages, live status, virtual phone and the JSON API.
 
-Pages are rendered on the server with Jinja2 (autoescaped) and work without JavaScript; no CDN, no
-build step, so the page loads on a device with no internet. Every response carries headers that
-forbid framing, sniffing and third-party content.
+Pages are rendered on the server with Jinja2 (autoescaped) and work without JavaScript; one
+small script and one stylesheet are served from /static (no CDN, no build step), so the page
+loads on a device with no internet. Every response, static files and errors included, carries
+headers that forbid framing, sniffing, inline script and third-party content.
 """
 
 from __future__ import annotations
 
-import datetime
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
-import jinja2
 from aiohttp import web
+
+from . import api, dialplan, maintenance, phone, security, settings, signin, status, tls
+from .access import access
+from .appstate import STATE, WebState
+from .system import backend_for
 
 if TYPE_CHECKING:
     from tipring.runtime.app import Device, Stopper
 
 log = logging.getLogger("tipring.web")
 
-DEVICE_KEY = web.AppKey("device", object)
-TEMPLATES = jinja2.Environment(
-    loader=jinja2.PackageLoader("tipring.web", "templates"),
-    autoescape=jinja2.select_autoescape(default=True),
-    undefined=jinja2.StrictUndefined,
-)
+STATIC = Path(__file__).with_name("static")
+MAX_REQUEST_BYTES = 300 * 1024  # a configuration import is the largest thing anyone posts
 SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; "
+                                "img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+                                "base-uri 'none'; frame-ancestors 'none'; form-action 'self'"),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
 }
 
 
-def _duration(seconds: float) -> str:
-    return str(datetime.timedelta(seconds=int(seconds)))
-
-
-TEMPLATES.filters["duration"] = _duration
-
-
-@web.middleware
-async def security_headers(request: web.Request, handler):  # type: ignore[no-untyped-def]
-    response = await handler(request)
+async def _headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers.update(SECURITY_HEADERS)
-    return response
+    if request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "public, max-age=3600"
+    else:
+        response.headers["Cache-Control"] = "no-store"
+    if request.secure:
+        response.headers["Strict-Transport-Security"] = "max-age=31536000"
 
 
-async def status_page(request: web.Request) -> web.Response:
-    device: Device = request.app[DEVICE_KEY]  # type: ignore[assignment]
-    html = TEMPLATES.get_template("status.html").render(status=device.status())
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
-
-
-async def status_api(request: web.Request) -> web.Response:
-    device: Device = request.app[DEVICE_KEY]  # type: ignore[assignment]
-    return web.json_response(device.status())
+async def _closing(app: web.Application) -> None:
+    app[STATE].closing.set()  # live event streams end now, so shutdown is not held up
 
 
 def make_app(device: Device) -> web.Application:
-    app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
-    app[DEVICE_KEY] = device
-    app.router.add_get("/", status_page)
-    app.router.add_get("/api/v1/status", status_api)
+    app = web.Application(middlewares=[access], client_max_size=MAX_REQUEST_BYTES)
+    app[STATE] = WebState(device, system=backend_for(device))
+    app.on_response_prepare.append(_headers)
+    app.on_shutdown.append(_closing)
+    for module in (signin, status, settings, dialplan, security, maintenance, phone, api):
+        app.router.add_routes(module.routes())
+    app.router.add_static("/static", STATIC, follow_symlinks=False)
     return app
 
 
@@ -72,12 +69,22 @@ async def start_web(device: Device) -> Stopper:
     host, port = device.web_address
     runner = web.AppRunner(make_app(device), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    context = None
+    if device.config.web.https:
+        context = tls.server_context(tls.CertificateFiles.beside(device.options.config_path))
+        if context is None:
+            log.error("web.https is on but the certificate or key is missing or unusable: "
+                      "serving plain HTTP so the device stays reachable")
+    site = web.TCPSite(runner, host, port, ssl_context=context)
     try:
         await site.start()
     except OSError as exc:
         await runner.cleanup()
         raise OSError(exc.errno, f"web server cannot listen on {host}:{port}: {exc.strerror}") from exc
     shown = f"[{host}]" if ":" in host else host
-    log.info("web server listening", extra={"url": f"http://{shown}:{port}/"})
+    scheme = "https" if context is not None else "http"
+    log.info("web server listening", extra={"url": f"{scheme}://{shown}:{port}/"})
+    if not device.config.web.admin_password_hash.is_set:
+        log.warning("no admin password yet: open the web page to set one",
+                    extra={"url": f"{scheme}://{shown}:{port}/setup"})
     return runner.cleanup

@@ -1,0 +1,107 @@
+"""Who may reach what: first-boot gating, sign-in, CSRF and origin checks, in one middleware.
+
+Order matters and is the same for every route, so a new page cannot forget a check:
+1. static assets are public (the setup page needs its stylesheet);
+2. until an admin password exists, every page redirects to /setup and the API answers 401;
+3. pages need a signed-in session, except /login (and /setup during first boot);
+4. every state-changing page request carries the session's CSRF token and, when the browser
+   sends one, a same-origin Origin header. The API uses bearer tokens, which a browser never
+   attaches on its own, so it needs no CSRF token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import quote, urlsplit
+
+from aiohttp import web
+
+from .appstate import SESSION, client_address, state
+from .render import render_error
+from .sessions import COOKIE
+
+log = logging.getLogger("tipring.web")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+PUBLIC_WHILE_SIGNED_OUT = frozenset({"/login"})
+
+
+def is_set_up(request: web.Request) -> bool:
+    return state(request).device.config.web.admin_password_hash.is_set
+
+
+def bearer_token(request: web.Request) -> str:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def api_error(status: int, message: str, **extra: object) -> web.Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="tipring"'} if status == 401 else None
+    return web.json_response({"error": message, **extra}, status=status, headers=headers)
+
+
+@web.middleware
+async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
+    path = request.path
+    if path.startswith("/static/"):
+        return await handler(request)
+    st = state(request)
+    now = time.monotonic()
+    if path.startswith("/api/"):
+        if not is_set_up(request):
+            return api_error(401, "first-boot setup is not done: open the web page and set the "
+                                  "admin password")
+        public = path == "/api/v1/token" and request.method == "POST"  # takes the password
+        if not public and not st.tokens.valid(bearer_token(request), now):
+            return api_error(401, "a valid bearer token is required (POST /api/v1/token)")
+        return await handler(request)
+
+    session = st.sessions.get(request.cookies.get(COOKIE), now)
+    request[SESSION] = session
+    if not is_set_up(request):
+        if path != "/setup":
+            return _redirect(request, "/setup")
+    elif path == "/setup":
+        return _redirect(request, "/")
+    elif path not in PUBLIC_WHILE_SIGNED_OUT and not (session and session.signed_in):
+        if request.method in SAFE_METHODS and not path.startswith("/events"):
+            target = request.path_qs
+            return _redirect(request, "/login" if target == "/" else f"/login?next={quote(target)}")
+        return _refuse(request, 401, "Sign in first.")
+    if request.method not in SAFE_METHODS:
+        problem = await _forgery_problem(request, session)
+        if problem:
+            log.warning("request refused", extra={"path": path, "reason": problem,
+                                                  "client": client_address(request)})
+            return _refuse(request, 403, problem)
+    return await handler(request)
+
+
+async def _forgery_problem(request: web.Request, session: object) -> str | None:
+    origin = request.headers.get("Origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.host:
+        return "the request came from another site"
+    if session is None:
+        return "your session has expired (or cookies are blocked): reload the page and try again"
+    token = request.headers.get("X-CSRF-Token", "")
+    if not token and request.content_type in ("application/x-www-form-urlencoded",
+                                              "multipart/form-data"):
+        form = await request.post()
+        value = form.get("csrf", "")
+        token = value if isinstance(value, str) else ""
+    expected: str = session.csrf  # type: ignore[attr-defined]
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        return "the form's security token is missing or stale: reload the page and try again"
+    return None
+
+
+def _redirect(request: web.Request, location: str) -> web.Response:
+    return web.Response(status=303, headers={"Location": location})
+
+
+def _refuse(request: web.Request, status: int, reason: str) -> web.Response:
+    return render_error(request, status, reason)

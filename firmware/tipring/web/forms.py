@@ -1,0 +1,271 @@
+"""Config sections as HTML forms: what to show, how a posted form becomes a new `Config`, and
+which input each validation error belongs next to.
+
+Forms carry the config's own field paths as input names (`accounts[1].expires`), so the errors
+`tipring.config` reports (`accounts[1].expires: must be between 60 and 86400, got 5`) map back
+to the input without a translation table. The form is merged into the current config and the
+whole config is validated, so cross-field rules (a line naming a missing account) are checked
+as well. Secrets are never put into a form: a blank password input means "keep the stored one".
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from tipring.config import (
+    SUPPORTED_REGIONS,
+    AccountConfig,
+    Config,
+    ConfigError,
+    DeviceConfig,
+    LineConfig,
+    NetworkConfig,
+    Secret,
+    WebConfig,
+    config_from_dict,
+    config_to_dict,
+)
+
+Form = Mapping[str, Any]  # a MultiDictProxy from aiohttp, or a dict in tests
+_INT = re.compile(r"[+-]?[0-9]{1,19}")
+_STEP = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)(?:\[([0-9]+)\])?")
+_INDEX_SUFFIX = re.compile(r"\[[0-9]+\]$")
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    label: str
+    help: str = ""
+    choices: tuple[tuple[str, str], ...] | None = None  # (value, label); else from the type
+
+
+@dataclass(frozen=True)
+class Section:
+    """A config table (`device`, `network`, `lines[0]`, `accounts[2]`) and the fields shown."""
+
+    path: str
+    cls: type
+    fields: tuple[Field, ...]
+
+    def input_name(self, field: Field) -> str:
+        return f"{self.path}.{field.name}"
+
+
+@dataclass
+class Widget:
+    """One input as the template draws it."""
+
+    name: str
+    label: str
+    kind: str  # checkbox, select, secret, list, int, number, text
+    value: str
+    help: str
+    error: str | None
+    choices: tuple[tuple[str, str], ...] = ()
+    secret_set: bool = False
+
+
+ACCOUNT_FIELDS = (
+    Field("id", "Account name", "Short name lines refer to: letters, digits, - and _."),
+    Field("enabled", "Enabled"),
+    Field("display_name", "Display name", "Shown to the people you call, if the provider passes it."),
+    Field("user", "User", "The SIP user (often the phone number) of the account."),
+    Field("domain", "Domain", "The SIP domain (the part after @), optionally with :port."),
+    Field("auth_user", "Authentication user", "Blank: same as User."),
+    Field("password", "Password", "Write-only: it is never shown again."),
+    Field("registrar", "Registrar", "Blank: the domain."),
+    Field("outbound_proxy", "Outbound proxy", "Blank: none."),
+    Field("transport", "Transport"),
+    Field("expires", "Registration expiry (s)", "60 to 86400."),
+    Field("srtp", "SRTP (media encryption)"),
+    Field("dtmf", "DTMF mode"),
+    Field("codecs", "Codec order", "Comma-separated, preferred first: PCMU, PCMA."),
+    Field("keepalive_s", "NAT keep-alive (s)", "0 = off; else 10 to 3600."),
+    Field("allow_sip_from", "Who may call us",
+          choices=(("registrar", "Only the registrar / outbound proxy (recommended)"),
+                   ("any", "Anyone who can reach the device (trusted LAN only)"))),
+)
+LINE_FIELDS = (
+    Field("enabled", "Enabled"),
+    Field("account", "Account", "Which account this phone line uses."),
+    Field("ring_frequency_hz", "Ring frequency (Hz)"),
+    Field("tx_gain_db", "Gain phone → network (dB)", "-12 to 6."),
+    Field("rx_gain_db", "Gain network → phone (dB)", "-12 to 6."),
+    Field("flash_min_ms", "Hook flash, shortest (ms)", "Shorter on-hook blips are ignored."),
+    Field("flash_max_ms", "Hook flash, longest (ms)", "Longer on-hook time is a hang-up."),
+    Field("caller_id", "Caller-ID standard"),
+)
+DEVICE_FIELDS = (
+    Field("region", "Region", "Selects dial tone, ring cadence and caller-ID conventions.",
+          choices=tuple((r, r) for r in sorted(SUPPORTED_REGIONS))),
+    Field("timezone", "Time zone", "An IANA name such as Europe/Berlin or America/New_York."),
+    Field("name", "Device name", "Also the DHCP host name."),
+    Field("log_level", "Log level"),
+)
+NETWORK_FIELDS = (
+    Field("mode", "Address", choices=(("dhcp", "DHCP (automatic)"), ("static", "Static"))),
+    Field("address", "Static address", "With prefix length, e.g. 192.168.1.20/24."),
+    Field("gateway", "Gateway", "Blank: none (local PBX only)."),
+    Field("dns", "DNS servers", "Comma-separated IP addresses."),
+    Field("ntp_servers", "NTP servers", "Comma-separated host names or addresses."),
+    Field("vlan", "VLAN tag", "0 = untagged; else 1 to 4094."),
+)
+WEB_FIELDS = (
+    Field("listen", "Web page address", "127.0.0.1 = this device only; 0.0.0.0 = every "
+          "interface. Takes effect after a restart."),
+    Field("port", "Web page port", "Takes effect after a restart."),
+)
+
+DEVICE = Section("device", DeviceConfig, DEVICE_FIELDS)
+NETWORK = Section("network", NetworkConfig, NETWORK_FIELDS)
+WEB = Section("web", WebConfig, WEB_FIELDS)
+
+
+def account_section(index: int) -> Section:
+    return Section(f"accounts[{index}]", AccountConfig, ACCOUNT_FIELDS)
+
+
+def line_section(index: int, account_ids: Sequence[str]) -> Section:
+    choices = (("", "none (line out of service)"), *((a, a) for a in account_ids))
+    fields = tuple(dataclasses.replace(f, choices=choices) if f.name == "account" else f
+                   for f in LINE_FIELDS)
+    return Section(f"lines[{index}]", LineConfig, fields)
+
+
+def _hint(cls: type, name: str) -> Any:
+    return typing.get_type_hints(cls)[name]
+
+
+def _choices(field: Field, hint: Any) -> tuple[tuple[str, str], ...]:
+    if field.choices is not None:
+        return field.choices
+    return tuple((str(c), str(c)) for c in typing.get_args(hint))
+
+
+def _kind(field: Field, hint: Any) -> str:
+    if hint is bool:
+        return "checkbox"
+    if hint is Secret:
+        return "secret"
+    if field.choices is not None or typing.get_origin(hint) is Literal:
+        return "select"
+    if typing.get_origin(hint) is tuple:
+        return "list"
+    return {int: "int", float: "number"}.get(hint, "text")
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, tuple | list):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def widgets(section: Section, current: object | None, errors: Mapping[str, str],
+            posted: Form | None = None) -> list[Widget]:
+    """The inputs of `section`, filled from what was just posted (so a refused form keeps the
+    user's typing) or else from `current`; secrets are never filled in."""
+    out = []
+    for field in section.fields:
+        hint = _hint(section.cls, field.name)
+        kind = _kind(field, hint)
+        name = section.input_name(field)
+        stored = getattr(current, field.name) if current is not None else None
+        if kind == "secret":
+            value = ""
+        elif posted is not None:
+            value = "on" if kind == "checkbox" and name in posted else str(posted.get(name, ""))
+        elif stored is None:
+            default = next(f for f in dataclasses.fields(section.cls) if f.name == field.name)
+            value = _shown(default.default) if default.default is not dataclasses.MISSING else ""
+            value = "on" if kind == "checkbox" and default.default is True else value
+        else:
+            value = ("on" if stored else "") if kind == "checkbox" else _shown(stored)
+        out.append(Widget(
+            name=name, label=field.label, kind=kind, value=value, help=field.help,
+            error=errors.get(name), choices=_choices(field, hint) if kind == "select" else (),
+            secret_set=isinstance(stored, Secret) and stored.is_set,
+        ))
+    return out
+
+
+def _convert(hint: Any, text: str) -> Any:
+    """Form text to the TOML-like value the schema decodes; a value that cannot be converted
+    is passed on as text, so the schema reports it with its own words and the field path."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        first = typing.get_args(hint)[0]
+        return int(text) if isinstance(first, int) and _INT.fullmatch(text) else text
+    if origin is tuple:
+        return [item for item in re.split(r"[\s,]+", text) if item]
+    if hint is int:
+        return int(text) if _INT.fullmatch(text) else text
+    if hint is float:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+    return text
+
+
+def _locate(raw: dict[str, Any], path: str) -> dict[str, Any]:
+    node: Any = raw
+    for step in path.split("."):
+        match = _STEP.fullmatch(step)
+        assert match, f"bad section path {path!r}"
+        node = node[match.group(1)]
+        if match.group(2) is not None:
+            node = node[int(match.group(2))]
+    return node
+
+
+def merge(config: Config, sections: Sequence[Section], form: Form,
+          *, edit: typing.Callable[[dict[str, Any]], None] | None = None) -> Config:
+    """`config` with the posted values of `sections`; raises ConfigError with field paths.
+
+    `edit` may change the plain data first (add or remove an account).
+    """
+    raw = config_to_dict(config)  # secrets stay Secret objects: nothing here reveals them
+    if edit is not None:
+        edit(raw)
+    for section in sections:
+        table = _locate(raw, section.path)
+        for field in section.fields:
+            name = section.input_name(field)
+            hint = _hint(section.cls, field.name)
+            if hint is bool:
+                table[field.name] = name in form
+            elif hint is Secret:
+                typed = form.get(name, "")
+                if form.get(name + ".clear"):
+                    table[field.name] = Secret("")
+                elif isinstance(typed, str) and typed:
+                    table[field.name] = Secret(typed)
+            else:
+                value = form.get(name, "")
+                table[field.name] = _convert(hint, value.strip() if isinstance(value, str) else "")
+    return config_from_dict(raw)
+
+
+def place_errors(error: ConfigError, sections: Sequence[Section]) -> tuple[dict[str, str], list[str]]:
+    """Errors by input name, and the ones that belong to no input on this page (shown on top)."""
+    names = {s.input_name(f) for s in sections for f in s.fields}
+    by_input: dict[str, str] = {}
+    elsewhere: list[str] = []
+    for item in error.errors:
+        path = item.path
+        while _INDEX_SUFFIX.search(path) and path not in names:
+            path = _INDEX_SUFFIX.sub("", path)
+        if path in names:
+            reason = item.reason if path == item.path else f"{item.path[len(path):]}: {item.reason}"
+            by_input[path] = f"{by_input[path]}; {reason}" if path in by_input else reason
+        else:
+            elsewhere.append(str(item))
+    return by_input, elsewhere

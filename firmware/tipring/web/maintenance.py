@@ -1,0 +1,167 @@
+"""Maintenance page: configuration export and import, and the log viewer.
+
+Export leaves secrets out unless asked (the file then lets its holder register as you and sign
+in here). Import is parsed and validated completely before anything is written; a file without
+secrets keeps the stored ones, and the admin password hash is never taken from a file unless it
+carries one, so an import cannot leave the device without a password.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+
+from aiohttp import web
+
+from tipring.config import (
+    Config,
+    ConfigError,
+    Secret,
+    config_to_dict,
+    parse_config_bytes,
+    render_config,
+)
+
+from .appstate import device, session, state
+from .render import notify, render, see_other
+from .signin import check_password
+
+log = logging.getLogger("tipring.web")
+
+MAX_IMPORT_BYTES = 256 * 1024  # the store refuses larger files too
+LOG_LINES_SHOWN = 200
+
+
+def without_secrets(config: Config) -> Config:
+    accounts = tuple(dataclasses.replace(a, password=Secret()) for a in config.accounts)
+    web_cfg = dataclasses.replace(config.web, admin_password_hash=Secret())
+    return dataclasses.replace(config, accounts=accounts, web=web_cfg)
+
+
+def keep_stored_secrets(imported: Config, current: Config) -> Config:
+    """Secrets missing from an imported file keep their stored values (matched by account id)."""
+    stored = {a.id: a.password for a in current.accounts}
+    accounts = tuple(
+        a if a.password.is_set else dataclasses.replace(a, password=stored.get(a.id, Secret()))
+        for a in imported.accounts)
+    hashed = imported.web.admin_password_hash
+    if not hashed.is_set:
+        hashed = current.web.admin_password_hash
+    return dataclasses.replace(imported, accounts=accounts,
+                               web=dataclasses.replace(imported.web, admin_password_hash=hashed))
+
+
+def _page(request: web.Request, errors: list[str], code: int = 200) -> web.Response:
+    return render(request, "maintenance.html", code=code, errors=errors,
+                  system=state(request).system is not None,
+                  logs=list(device(request).recent_logs.lines)[-LOG_LINES_SHOWN:])
+
+
+async def maintenance_page(request: web.Request) -> web.Response:
+    return _page(request, [])
+
+
+async def reboot(request: web.Request) -> web.Response:
+    backend = state(request).system
+    if backend is None:
+        return _page(request, ["Reboot is not available on this board yet."], 501)
+    notify(request, await backend.reboot())
+    return see_other("/maintenance")
+
+
+async def factory_reset(request: web.Request) -> web.Response:
+    """Needs the password and a ticked box: it erases the accounts and the password."""
+    st, backend = state(request), state(request).system
+    if backend is None:
+        return _page(request, ["Factory reset is not available on this board yet."], 501)
+    form = await request.post()
+    if "confirm" not in form:
+        return _page(request, ["Tick the box to confirm the factory reset."], 400)
+    result = await check_password(request, str(form.get("password", "")))
+    if result is not True:
+        return _page(request, ["Wrong password: nothing was erased." if result is False else
+                               f"Too many wrong passwords; try again in {int(result) + 1} s."],
+                     401 if result is False else 429)
+    try:
+        message = await backend.factory_reset()
+    except (ConfigError, OSError) as exc:
+        return _page(request, [f"The factory reset failed: {exc}"], 500)
+    st.sessions.drop_signed_in_except(None)
+    st.tokens.revoke_all()
+    current = session(request)
+    if current is not None:
+        st.sessions.drop(current)
+    log.warning("factory reset from the web page", extra={"result": message})
+    return see_other("/setup")  # everyone is signed out: first boot is next
+
+
+async def export_config(request: web.Request) -> web.Response:
+    form = await request.post()
+    config = device(request).config
+    secrets = "secrets" in form
+    if not secrets:
+        config = without_secrets(config)
+    log.info("configuration exported", extra={"with_secrets": secrets})
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return web.Response(text=render_config(config), content_type="application/toml",
+                        charset="utf-8", headers={
+                            "Content-Disposition": f'attachment; filename="tipring-{stamp}.toml"'})
+
+
+async def import_config(request: web.Request) -> web.Response:
+    dev = device(request)
+    form = await request.post()
+    upload = form.get("file")
+    data = getattr(upload, "file", None)
+    errors: list[str] = []
+    if data is None:
+        errors = ["Choose a configuration file to import."]
+    else:
+        content = data.read(MAX_IMPORT_BYTES + 1)
+        if len(content) > MAX_IMPORT_BYTES:
+            errors = [f"The file is larger than {MAX_IMPORT_BYTES} bytes."]
+        else:
+            try:
+                imported = keep_stored_secrets(parse_config_bytes(content), dev.config)
+                await dev.apply_config(imported)
+            except ConfigError as exc:
+                errors = [str(e) for e in exc.errors]
+            except OSError as exc:
+                errors = [f"The configuration could not be saved ({exc.strerror or exc})."]
+    if errors:
+        log.warning("configuration import refused", extra={"problems": len(errors)})
+        return _page(request, errors, 400)
+    notify(request, "Configuration imported and saved.")
+    return see_other("/maintenance")
+
+
+async def download_logs(request: web.Request) -> web.Response:
+    text = "\n".join(device(request).recent_logs.lines) + "\n"
+    return web.Response(text=text, content_type="text/plain", charset="utf-8", headers={
+        "Content-Disposition": 'attachment; filename="tipring-log.txt"'})
+
+
+def config_summary(config: Config) -> dict[str, object]:
+    """The config as JSON for the API: secrets only say whether they are set."""
+    def plain(value: object) -> object:
+        if isinstance(value, Secret):
+            return {"set": value.is_set}
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(config_to_dict(config))  # type: ignore[return-value]
+
+
+def routes() -> list[web.RouteDef]:
+    return [
+        web.get("/maintenance", maintenance_page),
+        web.post("/maintenance/export", export_config),
+        web.post("/maintenance/import", import_config),
+        web.get("/maintenance/log.txt", download_logs),
+        web.post("/maintenance/reboot", reboot),
+        web.post("/maintenance/factory-reset", factory_reset),
+    ]

@@ -1,0 +1,116 @@
+"""HTTPS: certificate upload checked before it is stored, and the server then speaking TLS with
+Secure cookies and HSTS. Test certificates are made with the openssl command."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import socket
+import ssl
+import stat
+import subprocess
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import FormData
+from aiohttp.test_utils import TestClient
+from test_web_support import csrf_for, run_client, setup_done
+
+from tipring.runtime.app import Device, Options
+from tipring.web.server import start_web
+
+
+def _make_pair(directory: Path, name: str) -> tuple[bytes, bytes]:
+    cert, key = directory / f"{name}-cert.pem", directory / f"{name}-key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2",
+         "-subj", f"/CN={name}.tipring.test"],
+        check=True, capture_output=True, timeout=30)
+    return cert.read_bytes(), key.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def pairs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[bytes, bytes]]:
+    directory = tmp_path_factory.mktemp("certs")
+    return {name: _make_pair(directory, name) for name in ("one", "two")}
+
+
+def _upload(token: str, cert: bytes, key: bytes, https: bool) -> FormData:
+    form = FormData()
+    form.add_field("csrf", token)
+    form.add_field("cert", cert, filename="cert.pem")
+    form.add_field("key", key, filename="key.pem")
+    if https:
+        form.add_field("https", "on")
+    return form
+
+
+def test_certificate_is_checked_before_it_is_stored(
+        tmp_path: Path, pairs: dict[str, tuple[bytes, bytes]]) -> None:
+    config = tmp_path / "config.toml"
+    cert_file, key_file = tmp_path / "web-cert.pem", tmp_path / "web-key.pem"
+    (cert_one, key_one), (_, key_two) = pairs["one"], pairs["two"]
+
+    async def scenario(client: TestClient, device: Device) -> None:
+        await setup_done(client)
+        token = await csrf_for(client, "/security")
+        turned_on = await client.post("/security/https", data={"csrf": token, "https": "on"})
+        assert turned_on.status == 400 and "upload them first" in await turned_on.text()
+        garbage = await client.post("/security/https",
+                                    data=_upload(token, b"not a cert", key_one, True))
+        assert garbage.status == 400 and "no PEM certificate" in await garbage.text()
+        mismatched = await client.post("/security/https",
+                                       data=_upload(token, cert_one, key_two, True))
+        text = await mismatched.text()
+        assert mismatched.status == 400 and "refused by TLS" in text
+        assert not cert_file.exists() and not key_file.exists()
+        assert not device.config.web.https
+        ok = await client.post("/security/https", data=_upload(token, cert_one, key_one, True))
+        page = await ok.text()
+        assert ok.status == 200 and "Certificate installed (SHA-256" in page
+        assert key_one.decode().splitlines()[1] not in page
+        assert device.config.web.https
+
+    run_client(config, scenario)
+    assert cert_file.read_bytes() == cert_one and key_file.read_bytes() == key_one
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_https_server_sets_secure_cookie_and_hsts(
+        tmp_path: Path, pairs: dict[str, tuple[bytes, bytes]]) -> None:
+    config = tmp_path / "config.toml"
+    cert, key = pairs["one"]
+    (tmp_path / "web-cert.pem").write_bytes(cert)
+    (tmp_path / "web-key.pem").write_bytes(key)
+    from tipring.config import ConfigStore, default_config
+
+    base = default_config()
+    ConfigStore(config).save(dataclasses.replace(base, web=dataclasses.replace(base.web,
+                                                                              https=True)))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def scenario() -> None:
+        device = Device(Options(config, "sim", "127.0.0.1", port))
+        device.start()
+        stop = await start_web(device)
+        try:
+            client_ssl = ssl.create_default_context()
+            client_ssl.check_hostname = False
+            client_ssl.verify_mode = ssl.CERT_NONE
+            async with aiohttp.ClientSession() as session, asyncio.timeout(10):
+                response = await session.get(f"https://127.0.0.1:{port}/setup", ssl=client_ssl)
+                assert response.status == 200
+                cookie = response.headers["Set-Cookie"]
+                assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+                assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+                with pytest.raises(aiohttp.ClientError):
+                    await session.get(f"http://127.0.0.1:{port}/setup")  # no plain HTTP
+        finally:
+            await stop()
+            device.close()
+
+    asyncio.run(scenario())
