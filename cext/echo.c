@@ -42,19 +42,21 @@ void tr_ec_init(tr_ec_t *ec, int32_t tail_ms, int nlp)
     ec->noise_seed = 0x2545F491u;
 }
 
-/* The tail is a multiple of 64 taps; eight independent sums let the compiler use SIMD. */
+/* The tail is a multiple of 64 taps; eight independent sums let the compiler use SIMD. The
+ * loops walk pointers rather than int indexes: Python builds extensions with -fwrapv, under
+ * which wrapping int index arithmetic keeps GCC from vectorising. */
 static float dot(const float *restrict w, const float *restrict x, int32_t n)
 {
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-    for (int32_t k = 0; k < n; k += 8) {
-        s0 += w[k] * x[k];
-        s1 += w[k + 1] * x[k + 1];
-        s2 += w[k + 2] * x[k + 2];
-        s3 += w[k + 3] * x[k + 3];
-        s4 += w[k + 4] * x[k + 4];
-        s5 += w[k + 5] * x[k + 5];
-        s6 += w[k + 6] * x[k + 6];
-        s7 += w[k + 7] * x[k + 7];
+    for (const float *end = w + n; w < end; w += 8, x += 8) {
+        s0 += w[0] * x[0];
+        s1 += w[1] * x[1];
+        s2 += w[2] * x[2];
+        s3 += w[3] * x[3];
+        s4 += w[4] * x[4];
+        s5 += w[5] * x[5];
+        s6 += w[6] * x[6];
+        s7 += w[7] * x[7];
     }
     return ((s0 + s4) + (s1 + s5)) + ((s2 + s6) + (s3 + s7));
 }
@@ -62,7 +64,7 @@ static float dot(const float *restrict w, const float *restrict x, int32_t n)
 static void adapt(float *restrict w, const float *restrict gain, const float *restrict x,
                   float step, int32_t n)
 {
-    for (int32_t k = 0; k < n; k++)
+    for (size_t k = 0; k < (size_t)n; k++)
         w[k] += step * gain[k] * x[k];
 }
 
