@@ -385,7 +385,10 @@ void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
          * is skipped; both are concealed. */
         tr_plc_conceal(&jb->plc, out, FRAME, 1);
         jb->stats.concealed_samples += FRAME;
-        if (err - phase_need(jb, jb->play_ts) >= 0) {
+        /* Audio after the gap has already arrived: the missing packet is lost (or so late it
+         * would be), not merely late, so waiting would only add delay. */
+        int lost = jb->newest_end > jb->play_ts + FRAME;
+        if (lost || err - phase_need(jb, jb->play_ts) >= 0) {
             jb->play_ts += FRAME;
             count_lost(jb, FRAME);
         }
