@@ -16,8 +16,8 @@ import ctypes
 import ctypes.util
 import math
 import sys
-import time
-from collections.abc import Callable
+
+from timing import best_rate
 
 from tipring.media.dsp import (
     FskModulator,
@@ -30,25 +30,6 @@ from tipring.media.dsp import (
 )
 
 FRAME = 160
-
-
-def best_rate(fn: Callable[[], object], seconds: float) -> float:
-    """Best of five rounds, in calls per second."""
-    calls = 1
-    while True:
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        if time.perf_counter() - t0 > seconds / 10:
-            break
-        calls *= 2
-    best = 0.0
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = max(best, calls / (time.perf_counter() - t0))
-    return best
 
 
 def load_spandsp() -> ctypes.CDLL:

@@ -15,9 +15,9 @@ import argparse
 import array
 import random
 import sys
-import time
 import warnings
-from collections.abc import Callable
+
+from timing import best_rate
 
 from tipring.media import dsp
 from tipring.media.dsp import Law, ffi, lib
@@ -31,25 +31,6 @@ with warnings.catch_warnings():
 
 BULK = 1 << 20
 FRAME = 160
-
-
-def best_rate(fn: Callable[[], object], items_per_call: int, seconds: float) -> float:
-    """Best of five timing rounds, in items per second: the least-disturbed run is the figure."""
-    calls = 1
-    while True:  # size a round to about seconds/5
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        if time.perf_counter() - t0 > seconds / 10:
-            break
-        calls *= 2
-    best = 0.0
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(calls):
-            fn()
-        best = max(best, calls * items_per_call / (time.perf_counter() - t0))
-    return best
 
 
 def measure_law(law: Law, pcm: array.array, seconds: float) -> list[tuple[str, float, float, str]]:
@@ -72,22 +53,22 @@ def measure_law(law: Law, pcm: array.array, seconds: float) -> list[tuple[str, f
     name = law.value
     rows = []
 
-    ours = best_rate(lambda: dsp.encode(law, pcm, codes), len(pcm), seconds)
-    base = best_rate(lambda: a_enc(pcm_bytes, 2), len(pcm), seconds)
+    ours = best_rate(lambda: dsp.encode(law, pcm, codes), seconds, len(pcm))
+    base = best_rate(lambda: a_enc(pcm_bytes, 2), seconds, len(pcm))
     rows.append((f"{name} bulk encode", ours / 1e6, ours / base, "Msamples/s"))
     code_bytes = bytes(codes)
-    ours = best_rate(lambda: dsp.decode(law, code_bytes, out_pcm), len(pcm), seconds)
-    base = best_rate(lambda: a_dec(code_bytes, 2), len(pcm), seconds)
+    ours = best_rate(lambda: dsp.decode(law, code_bytes, out_pcm), seconds, len(pcm))
+    base = best_rate(lambda: a_dec(code_bytes, 2), seconds, len(pcm))
     rows.append((f"{name} bulk decode", ours / 1e6, ours / base, "Msamples/s"))
 
-    base = best_rate(lambda: a_enc(frame_bytes, 2), 1, seconds)
-    raw = best_rate(lambda: enc_raw(c_pcm, c_codes, FRAME), 1, seconds)
+    base = best_rate(lambda: a_enc(frame_bytes, 2), seconds, 1)
+    raw = best_rate(lambda: enc_raw(c_pcm, c_codes, FRAME), seconds, 1)
     rows.append((f"{name} frame encode, raw call", 1e6 / raw, raw / base, "us/frame"))
-    facade = best_rate(lambda: dsp.encode(law, frame_bytes, frame_codes), 1, seconds)
+    facade = best_rate(lambda: dsp.encode(law, frame_bytes, frame_codes), seconds, 1)
     rows.append((f"{name} frame encode, facade", 1e6 / facade, facade / base, "us/frame"))
     frame_code_bytes = bytes(frame_codes)
-    base = best_rate(lambda: a_dec(frame_code_bytes, 2), 1, seconds)
-    raw = best_rate(lambda: dec_raw(c_codes, c_pcm, FRAME), 1, seconds)
+    base = best_rate(lambda: a_dec(frame_code_bytes, 2), seconds, 1)
+    raw = best_rate(lambda: dec_raw(c_codes, c_pcm, FRAME), seconds, 1)
     rows.append((f"{name} frame decode, raw call", 1e6 / raw, raw / base, "us/frame"))
     return rows
 
