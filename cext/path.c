@@ -26,12 +26,21 @@ void tr_path_init(tr_path_t *p, int law, int32_t echo_tail_ms, int32_t echo_dela
         delay = TR_PATH_REFERENCE - 2 * FRAME;
     p->echo_delay = delay;
     p->tx_gain = p->rx_gain = 1.0f;
+    p->noise_seed = 0x1234567u;
 }
 
 void tr_path_set_gains(tr_path_t *p, float tx_db, float rx_db)
 {
     p->tx_gain = powf(10.0f, tx_db / 20.0f);
     p->rx_gain = powf(10.0f, rx_db / 20.0f);
+}
+
+void tr_path_comfort_noise(tr_path_t *p, int level_dbov)
+{
+    /* dBov: relative to a full-scale sine, whose RMS is 32768 / sqrt(2). */
+    p->comfort_rms = level_dbov >= 127 || level_dbov < 0
+                         ? 0.0f
+                         : 23170.5f * powf(10.0f, -(float)level_dbov / 20.0f);
 }
 
 int tr_path_start_tone(tr_path_t *p, const tr_tone_plan_t *plan)
@@ -92,6 +101,15 @@ int tr_capture(tr_path_t *p, const int16_t *in, uint8_t *payload, tr_dtmf_event_
 void tr_playout(tr_path_t *p, int64_t now_us, int16_t *out)
 {
     tr_jb_get(&p->jb, now_us, out);           /* keeps its clock even while muted */
+    if (p->jb.silent && p->jb.have_stream && p->comfort_rms > 0.0f) {
+        /* The sender stopped for silence and said how loud its background was: play that
+         * rather than dead air. Uniform noise of RMS r spans +-r*sqrt(3). */
+        float spread = p->comfort_rms * 1.7320508f;
+        for (int32_t i = 0; i < FRAME; i++) {
+            p->noise_seed = p->noise_seed * 1664525u + 1013904223u;
+            out[i] = (int16_t)lrintf(spread * ((float)(int32_t)p->noise_seed / 2147483648.0f));
+        }
+    }
     if (p->mute_rx)
         memset(out, 0, FRAME * sizeof(int16_t));
     else

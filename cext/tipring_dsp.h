@@ -333,7 +333,8 @@ void tr_ec_process(tr_ec_t *ec, const int16_t *far, int16_t *near, int32_t n);
  * Capture: echo cancel against what was played echo_delay samples before -> DTMF/fax-tone
  * detection -> transmit gain -> G.711 encode (silence while mute_tx, e.g. during RFC 4733
  * events). Playout: jitter buffer get (decode or conceal; silence while mute_rx, e.g. under
- * caller ID on call waiting) -> receive gain -> caller-ID FSK (replaces) -> tones (mixed); the
+ * caller ID on call waiting; comfort noise in the far end's silences) -> receive gain ->
+ * caller-ID FSK (replaces) -> tones (mixed); the
  * result is what the line plays and the echo canceller's reference. Packets go in with tr_jb_put
  * on &path->jb; tones and FSK are loaded with tr_path_start_tone / tr_path_start_fsk between
  * frames.
@@ -350,6 +351,8 @@ typedef struct {
     int32_t echo_cancel, tone_active, fsk_active, mute_tx, mute_rx;
     int32_t echo_delay;          /* samples from playing a sample to capturing its echo */
     float tx_gain, rx_gain;      /* linear */
+    float comfort_rms;           /* RFC 3389: noise for the far end's silences, 0 = none */
+    uint32_t noise_seed;
     int16_t reference[2048];     /* what was played, by sample index modulo the size */
     int64_t played, captured;    /* samples through each direction so far */
 } tr_path_t;
@@ -357,6 +360,8 @@ typedef struct {
 void tr_path_init(tr_path_t *p, int law, int32_t echo_tail_ms, int32_t echo_delay_ms, int nlp,
                   int32_t jitter_min_ms, int32_t jitter_max_ms, int jitter_fixed);
 void tr_path_set_gains(tr_path_t *p, float tx_db, float rx_db);
+/* A comfort noise packet's level (RFC 3389: 0..127 -dBov); 127 or more turns the noise off. */
+void tr_path_comfort_noise(tr_path_t *p, int level_dbov);
 int tr_path_start_tone(tr_path_t *p, const tr_tone_plan_t *plan);
 int tr_path_start_fsk(tr_path_t *p);
 /* 160 samples in, 160 G.711 codes out; returns the number of detector events written. */

@@ -141,3 +141,17 @@ def test_echo_of_what_the_line_played_is_cancelled() -> None:
     residual_power = sum(float(np.sum(s**2)) for s in sent[late])
     assert echo_power > 0
     assert 10 * math.log10(echo_power / residual_power) >= 20
+
+
+@pytest.mark.parametrize("level,expected_rms", [(40, 23170.5 * 10 ** (-40 / 20)), (127, 0.0)])
+def test_comfort_noise_fills_the_far_ends_silence(level: int, expected_rms: float) -> None:
+    path = AudioPath()
+    frames = [tone_frame(1000, 8000, k * FRAME) for k in range(10)]
+    play_packets(path, frames)  # a talkspurt, then the sender falls silent (DTX)
+    path.comfort_noise(bytes([level]))
+    quiet = np.concatenate([np.frombuffer(path.playout(1.0 + k * 0.02), dtype=np.int16)
+                            for k in range(20)]).astype(np.float64)
+    assert path.state.jb.silent
+    rms = float(np.sqrt(np.mean(quiet**2)))
+    assert rms == pytest.approx(expected_rms, rel=0.15, abs=1.0)
+    assert goertzel_level(quiet, 1000.0) < 0.2 * expected_rms + 1  # noise, not the old tone

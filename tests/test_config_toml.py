@@ -156,12 +156,13 @@ def configs(draw: st.DrawFn) -> Config:
         lines.append(LineConfig(
             enabled=draw(st.booleans()),
             account=draw(st.sampled_from(["", *ids])),
-            ring_frequency_hz=draw(st.sampled_from([20, 25])),
+            ring_frequency_hz=draw(st.sampled_from([0, 16, 20, 25, 50])),
             tx_gain_db=draw(gains),
             rx_gain_db=draw(gains),
             flash_min_ms=flash_min,
             flash_max_ms=draw(st.integers(flash_min + 1, 2000)),
-            caller_id=draw(st.sampled_from(["bellcore", "etsi-fsk", "etsi-dtmf", "none"])),
+            caller_id=draw(st.sampled_from(["region", "bellcore", "etsi-fsk", "etsi-dtmf",
+                                            "none"])),
         ))
     static = draw(st.booleans())
     return Config(

@@ -198,3 +198,20 @@ def test_srtp_between_two_lines(same_keys: bool) -> None:
         for rtp, rtcp in socks:
             rtp.close()
             rtcp.close()
+
+
+def test_remote_digits_are_played_to_the_handset_when_configured(call: tuple[End, End]) -> None:
+    from tipring.media.dsp import DtmfDetector, ToneEventKind
+
+    a, b = call
+    b.thread.play_remote_digits = True
+    wait_for(b.events, MediaStats)
+    a.thread.start_digit("9")
+    wait_for(b.events, DigitStarted)
+    time.sleep(0.2)
+    a.thread.stop_digit()
+    wait_for(b.events, DigitEnded)
+    heard = b.board.handsets[0].heard()
+    detector = DtmfDetector()
+    found = [e.digit for e in detector.feed(heard) if e.kind is ToneEventKind.DIGIT_START]
+    assert found == ["9"]

@@ -28,7 +28,9 @@ GAIN_DB = (-12, 6)
 FLASH_MS = (20, 2000)
 
 LogLevel = Literal["debug", "info", "warning", "error"]
-CallerIdStandard = Literal["bellcore", "etsi-fsk", "etsi-dtmf", "none"]
+# "region": the standard of the line profile (Bellcore in North America, ETSI FSK in most of
+# Europe, DTMF in the Netherlands and Sweden...); the others force one.
+CallerIdStandard = Literal["region", "bellcore", "etsi-fsk", "etsi-dtmf", "none"]
 Transport = Literal["udp", "tcp", "tls"]
 SrtpMode = Literal["off", "optional", "mandatory"]
 DtmfMode = Literal["rfc4733", "info", "inband"]
@@ -52,12 +54,12 @@ class LineConfig:
 
     enabled: bool = True
     account: str = ""  # id of the account this line uses; "" = none (no service)
-    ring_frequency_hz: Literal[20, 25] = 20
+    ring_frequency_hz: Literal[0, 16, 20, 25, 50] = 0  # 0 = the region's (FR 50, JP 16 Hz)
     tx_gain_db: float = setting(0.0, rules.between(*GAIN_DB))  # phone -> network
     rx_gain_db: float = setting(0.0, rules.between(*GAIN_DB))  # network -> phone
     flash_min_ms: int = setting(100, rules.between(*FLASH_MS))
     flash_max_ms: int = setting(1100, rules.between(*FLASH_MS))  # longer on-hook = hang-up
-    caller_id: CallerIdStandard = "bellcore"
+    caller_id: CallerIdStandard = "region"
 
     def cross_check(self, at: str, report: Report) -> None:
         low, high = key_path(at, "flash_min_ms"), key_path(at, "flash_max_ms")

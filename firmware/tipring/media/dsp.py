@@ -24,7 +24,7 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
         f"libffi-dev), then `pip install .` ({exc})"
     ) from exc
 
-ABI_VERSION = 3
+ABI_VERSION = 4
 
 if lib.tr_dsp_abi_version() != ABI_VERSION:  # pragma: no cover - a stale build
     raise ImportError(
@@ -575,3 +575,7 @@ class AudioPath:
 
     def set_gains(self, tx_db: float, rx_db: float) -> None:
         lib.tr_path_set_gains(self._path, tx_db, rx_db)
+
+    def comfort_noise(self, payload: bytes) -> None:
+        """A received RFC 3389 comfort noise payload: its first byte is the level in -dBov."""
+        lib.tr_path_comfort_noise(self._path, payload[0] if payload else 127)

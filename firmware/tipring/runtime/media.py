@@ -28,10 +28,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from tipring.hal.api import PERIOD_SAMPLES, AudioPort, AudioStopped
-from tipring.media.dsp import AudioPath, FskStandard, Law, ToneEvent, ToneSegment
+from tipring.media.dsp import (
+    FOREVER,
+    AudioPath,
+    FskStandard,
+    Law,
+    ToneEvent,
+    ToneSegment,
+    dtmf_segments,
+)
 from tipring.media.srtp import SrtpError, SrtpSession
 from tipring.media.stream import COMFORT_NOISE, RtpStream
-from tipring.media.telephone_event import DigitEvent, EventReceiver, EventSender
+from tipring.media.telephone_event import DigitEvent, DigitStarted, EventReceiver, EventSender
 
 log = logging.getLogger("tipring.media")
 
@@ -70,12 +78,13 @@ MediaEvent = DigitEvent | ToneEvent | MediaStats | RemoteBye | MediaStopped
 
 class MediaThread(threading.Thread):
     def __init__(self, audio: AudioPort, on_event: Callable[[MediaEvent], None], *,
-                 path: AudioPath | None = None,
+                 path: AudioPath | None = None, play_remote_digits: bool = False,
                  clock: Callable[[], float] = time.monotonic,
                  wall: Callable[[], float] = time.time) -> None:
         super().__init__(name=f"audio-line{audio.line}", daemon=True)
         self.audio = audio
         self.path = path or AudioPath()
+        self.play_remote_digits = play_remote_digits
         self.on_event = on_event
         self.clock = clock
         self.wall = wall
@@ -186,6 +195,7 @@ class MediaThread(threading.Thread):
                         next_stats = now + STATS_EVERY
                         self.on_event(self.stats())
                     for event in self._events_in.poll(now):
+                        self._remote_digit(event)
                         self.on_event(event)
                 if self.path.state.mute_rx and not self.path.caller_id_sending:
                     self.path.mute(receive=False)  # the call-waiting caller-ID burst is over
@@ -266,10 +276,13 @@ class MediaThread(threading.Thread):
             if packet.payload_type == self.stream.config.event_payload_type:
                 try:
                     for event in self._events_in.receive(packet.timestamp, packet.payload, now):
+                        self._remote_digit(event)
                         self.on_event(event)
                 except ValueError:
                     self.stream.stats.dropped["malformed event"] += 1
-            elif packet.payload_type != COMFORT_NOISE:  # CN: the buffer plays silence anyway
+            elif packet.payload_type == COMFORT_NOISE:
+                self.path.comfort_noise(packet.payload)
+            else:
                 self.path.put(packet.ssrc, packet.sequence, packet.timestamp, packet.marker,
                               packet.payload_type, packet.payload, arrival)
         while True:
@@ -287,6 +300,16 @@ class MediaThread(threading.Thread):
             self.stream.incoming_rtcp(data, (source[0], source[1]), now, self.wall())
             if self.stream.remote_bye and not said_bye:
                 self.on_event(RemoteBye())
+
+    def _remote_digit(self, event: DigitEvent) -> None:
+        """With `play_remote_digits`, the handset hears the far end's RFC 4733 digits too (some
+        services prompt by sending them); by default they are only reported."""
+        if not self.play_remote_digits or event.key == "flash":
+            return
+        if isinstance(event, DigitStarted):
+            self.path.start_tone(dtmf_segments(event.key, on=FOREVER, off=0.0))
+        else:
+            self.path.stop_tone()
 
     def _rtcp(self, now: float) -> None:
         assert self.stream is not None

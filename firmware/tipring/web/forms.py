@@ -94,12 +94,16 @@ ACCOUNT_FIELDS = (
 LINE_FIELDS = (
     Field("enabled", "Enabled"),
     Field("account", "Account", "Which account this phone line uses."),
-    Field("ring_frequency_hz", "Ring frequency (Hz)"),
+    Field("ring_frequency_hz", "Ring frequency (Hz)",
+          choices=(("0", "the region's"), ("16", "16"), ("20", "20"), ("25", "25"), ("50", "50"))),
     Field("tx_gain_db", "Gain phone → network (dB)", "-12 to 6."),
     Field("rx_gain_db", "Gain network → phone (dB)", "-12 to 6."),
     Field("flash_min_ms", "Hook flash, shortest (ms)", "Shorter on-hook blips are ignored."),
     Field("flash_max_ms", "Hook flash, longest (ms)", "Longer on-hook time is a hang-up."),
-    Field("caller_id", "Caller-ID standard"),
+    Field("caller_id", "Caller-ID standard",
+          choices=(("region", "the region's"), ("bellcore", "Bellcore FSK (North America)"),
+                   ("etsi-fsk", "ETSI FSK (V.23)"), ("etsi-dtmf", "ETSI DTMF"),
+                   ("none", "none"))),
 )
 DEVICE_FIELDS = (
     Field("region", "Region", "Selects dial tone, ring cadence and caller-ID conventions.",
