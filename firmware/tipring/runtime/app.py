@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import functools
 import ipaddress
 import itertools
 import logging
@@ -23,10 +24,13 @@ from pathlib import Path
 from typing import Any
 
 import tipring
-from tipring.config import Config, ConfigStore, LoadResult, canonical_config
-from tipring.hal.api import Board, HardwareError, HookEvent
+from tipring.config import Config, ConfigStore, LineConfig, LoadResult, canonical_config
+from tipring.hal.api import Board, HardwareError
 from tipring.hal.profile import find_profile, load_profile, open_board
+from tipring.line.regions import profile as region_profile
+from tipring.line.signals import DialedNumber, OffHook, OnHook
 from tipring.runtime import logs
+from tipring.runtime.line import LineRunner
 
 log = logging.getLogger("tipring.runtime")
 
@@ -56,6 +60,7 @@ class Device:
         self.started_at = time.monotonic()
         self.started_wall = time.time()
         self.off_hook: dict[int, bool] = {}
+        self.lines: dict[int, LineRunner] = {}
         self.recent_logs = RecentLogs(RECENT_LOG_LINES)
         self._save_lock = asyncio.Lock()
         self._changes = 0  # bumped on anything a live status view should redraw for
@@ -80,10 +85,15 @@ class Device:
         profile = load_profile(find_profile(self.options.board))
         self.board = open_board(profile)
         loop = asyncio.get_running_loop()
+        region = region_profile(self.loaded.config.device.region)
         for port in self.board.lines:
             self.off_hook[port.index] = port.slic.off_hook
-            # gpiozero and the sim call back on their own threads: hop onto the loop.
-            port.slic.on_hook_event = lambda ev: loop.call_soon_threadsafe(self._hook_event, ev)
+            lines = self.loaded.config.lines
+            line_cfg = lines[port.index] if port.index < len(lines) else LineConfig()
+            runner = LineRunner(port, region, line_cfg,
+                                functools.partial(self._line_event, port.index))
+            runner.start()
+            self.lines[port.index] = runner
         for handset in getattr(self.board, "handsets", ()):
             # Sim board: the ringer turning on and off is worth a redraw of the virtual phone.
             handset.on_ring = handset.on_ring_stop = (
@@ -93,9 +103,17 @@ class Device:
             extra={"board": profile.name, "driver": profile.driver, "lines": profile.lines},
         )
 
-    def _hook_event(self, event: HookEvent) -> None:
-        self.off_hook[event.line] = event.off_hook
-        log.info("hook", extra={"line": event.line, "state": "off" if event.off_hook else "on"})
+    def _line_event(self, index: int, event: object) -> None:
+        if isinstance(event, OffHook | OnHook):
+            self.off_hook[index] = isinstance(event, OffHook)
+            log.info("hook", extra={"line": index, "state": "off" if self.off_hook[index] else "on"})
+        elif isinstance(event, DialedNumber):
+            # Until the phone layer places calls, a dialled number gets what an ATA with no
+            # service gives: reorder tone.
+            log.info("dialled", extra={"line": index, "number": event.number,
+                                       "emergency": event.emergency})
+            runner = self.lines[index]
+            runner.apply(runner.line.play("congestion", runner.clock()))
         self.notify_changed()
 
     def notify_changed(self) -> None:
@@ -144,6 +162,9 @@ class Device:
 
     def close(self) -> None:
         logging.getLogger("tipring").removeHandler(self.recent_logs)
+        for runner in self.lines.values():
+            runner.stop()
+        self.lines.clear()
         if self.board is not None:
             self.board.close()
             self.board = None
@@ -162,6 +183,8 @@ class Device:
                     "hook": "off-hook" if self.off_hook.get(port.index) else "on-hook",
                     "linefeed": port.slic.linefeed.value,
                     "ringing": port.slic.ringing,
+                    "state": (self.lines[port.index].line.state.value
+                              if port.index in self.lines else None),
                     "account": (line_cfg.account or None) if line_cfg else None,
                     # No SIP stack yet: say so rather than invent a state.
                     "registration": ("no account" if not (line_cfg and line_cfg.account)

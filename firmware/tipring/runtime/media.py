@@ -147,16 +147,16 @@ class MediaThread(threading.Thread):
     def stop_tone(self) -> None:
         self._commands.put(self.path.stop_tone)
 
-    def send_caller_id(self, message: bytes, standard: FskStandard, *, on_hook: bool) -> None:
-        """On hook: full seizure and marks. Off hook (call waiting): marks only, far end muted
-        for the burst."""
-        def apply() -> None:
-            if on_hook:
-                self.path.send_caller_id(message, standard)
-            else:
-                self.path.mute(receive=True)
-                self.path.send_caller_id(message, standard, seizure_bits=0, mark_bits=80)
-        self._commands.put(apply)
+    def send_caller_id(self, message: bytes, standard: FskStandard, *, seizure_bits: int = 300,
+                       mark_bits: int = 180) -> None:
+        """An FSK burst in place of the playout audio (on hook: 300 seizure + 180 mark bits;
+        off hook after CAS: 0 + 80, with the far end muted by `mute_far_end`)."""
+        self._commands.put(lambda: self.path.send_caller_id(
+            message, standard, seizure_bits=seizure_bits, mark_bits=mark_bits))
+
+    def mute_far_end(self, muted: bool) -> None:
+        """Silence the network audio to the handset (under call-waiting caller ID)."""
+        self._commands.put(lambda: self.path.mute(receive=muted))
 
     def mute(self, transmit: bool) -> None:
         """Silence what the phone sends (the far end hears nothing), e.g. during a transfer."""
@@ -197,8 +197,6 @@ class MediaThread(threading.Thread):
                     for event in self._events_in.poll(now):
                         self._remote_digit(event)
                         self.on_event(event)
-                if self.path.state.mute_rx and not self.path.caller_id_sending:
-                    self.path.mute(receive=False)  # the call-waiting caller-ID burst is over
                 self.audio.write(self.path.playout(now))
         except Exception as exc:  # the call must end cleanly, whatever broke
             log.exception("media thread failed", extra={"line": self.audio.line})
