@@ -40,6 +40,7 @@ def status_view(status: dict[str, Any]) -> dict[str, str]:
     for line in status["lines"]:
         key = f"line{line['index']}"
         view[f"{key}.hook"] = line["hook"] + (" (ringing)" if line["ringing"] else "")
+        view[f"{key}.state"] = (line.get("state") or "-").replace("-", " ")
         view[f"{key}.linefeed"] = line["linefeed"]
         view[f"{key}.account"] = line["account"] or "none"
         view[f"{key}.registration"] = line["registration"]
