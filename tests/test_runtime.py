@@ -118,7 +118,7 @@ def with_admin_password(config: Path) -> None:
     import dataclasses
 
     from tipring.config import ConfigStore, Secret, default_config
-    from tipring.web.passwords import hash_password
+    from tipring.config.passwords import hash_password
 
     base = default_config()
     ConfigStore(config).save(dataclasses.replace(base, web=dataclasses.replace(

@@ -38,7 +38,7 @@ from .maintenance import (
     keep_stored_secrets,
     without_secrets,
 )
-from .passwords import hash_password, password_problems
+from tipring.config.passwords import hash_password, password_problems
 from .phone import ACTIONS, handset_status, press
 from .signin import check_password
 

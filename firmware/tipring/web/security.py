@@ -18,7 +18,7 @@ from tipring.config import Config, Secret
 
 from . import forms, tls
 from .appstate import client_address, device, session, state
-from .passwords import RULES, hash_password, password_problems
+from tipring.config.passwords import RULES, hash_password, password_problems
 from .render import notify, render, see_other
 from .settings import save_or_show
 from .signin import check_password, too_many

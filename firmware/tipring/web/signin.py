@@ -21,7 +21,7 @@ from tipring.config import ConfigError, Secret
 from . import forms
 from .access import is_set_up
 from .appstate import SESSION, client_address, device, session, state
-from .passwords import RULES, hash_password, password_problems, verify_password
+from tipring.config.passwords import RULES, hash_password, password_problems, verify_password
 from .render import notify, render, see_other
 from .sessions import clear_cookie, set_cookie
 
