@@ -40,6 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--listen", help="web server address, overriding the configuration")
     run.add_argument("--port", type=_port, help="web server port, overriding the configuration")
+    run.add_argument(
+        "--console", metavar="SERIAL",
+        help="run the management console on this serial port (e.g. /dev/serial0)",
+    )
 
     config = commands.add_parser("config", help="configuration tools")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
@@ -55,7 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         from tipring.web.server import start_web
 
         options = Options(args.config, args.board, args.listen, args.port)
-        return run(options, services=[start_web])
+        services = [start_web]
+        if args.console:
+            from tipring.console import console_service
+
+            services.append(console_service(args.console))
+        return run(options, services=services)
     if args.command == "config":
         from tipring.config import check_file
 
