@@ -1,0 +1,208 @@
+"""SIP transports for the sans-IO agent: UDP, TCP and TLS sockets on the asyncio loop.
+
+The agent speaks in bytes and `Destination`s; this module moves them. Datagrams arrive whole;
+stream transports go through `StreamFramer` (Content-Length framing, RFC 5626 CRLF keep-alive
+pings answered with a pong, a fatal framing error closes the connection). Connections are
+reused per destination and opened on demand; an inbound TCP/TLS connection is reused to reach
+the peer that opened it. Signalling is marked DSCP CS3. TLS verifies the server's certificate
+against the system CAs or a configured CA file, with SNI, and can present a client certificate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from tipring.sip.framing import PONG, FramingError, KeepAlive, StreamFramer
+from tipring.sip.message import SipParseError, parse_message, serialize
+
+log = logging.getLogger("tipring.sip.transport")
+
+Transport = Literal["udp", "tcp", "tls"]
+DSCP_CS3 = 24  # class selector 3: call signalling (RFC 4594)
+MAX_DATAGRAM = 65535
+
+
+@dataclass(frozen=True)
+class Destination:
+    host: str
+    port: int
+    transport: Transport = "udp"
+    server_name: str | None = None  # TLS: the name to verify and send as SNI
+
+
+Receiver = Callable[[object, Destination], None]  # a parsed Request/Response and where from
+ConnectionKey = tuple[str, int, str, str | None]
+
+
+def _key(destination: Destination) -> ConnectionKey:
+    """Connections are shared per address and transport, and for TLS per verified server name
+    too: a request for one identity must not ride a connection authenticated as another.
+    Inbound connections (we are the server) have no name."""
+    name = None
+    if destination.transport == "tls" and destination.server_name is not None:
+        name = destination.server_name
+    return (destination.host, destination.port, destination.transport, name)
+
+
+def _mark(sock: socket.socket | None) -> None:
+    if sock is None:
+        return
+    try:
+        if sock.family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS, DSCP_CS3 << 2)
+        else:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, DSCP_CS3 << 2)
+    except OSError:
+        pass  # a hint to the network only
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, owner: SipTransports) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
+        self.owner._deliver_datagram(data, Destination(addr[0], addr[1], "udp"))
+
+    def error_received(self, exc: Exception) -> None:
+        log.info("udp error", extra={"reason": str(exc)})
+
+
+class _Stream(asyncio.Protocol):
+    """One TCP or TLS connection, framed into SIP messages."""
+
+    def __init__(self, owner: SipTransports, transport_name: Transport) -> None:
+        self.owner = owner
+        self.name = transport_name
+        self.framer = StreamFramer()
+        self.transport: asyncio.Transport | None = None
+        self.peer: Destination | None = None
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        host, port = transport.get_extra_info("peername")[:2]
+        self.peer = Destination(host, port, self.name)
+        self.key: ConnectionKey = _key(self.peer)
+        _mark(transport.get_extra_info("socket"))
+        self.owner._connections.setdefault(self.key, self)
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None and self.peer is not None
+        for item in self.framer.feed(data):
+            if isinstance(item, KeepAlive):
+                if item.ping:
+                    self.transport.write(PONG)
+            elif isinstance(item, FramingError):
+                log.info("bad stream message", extra={"peer": f"{self.peer.host}:{self.peer.port}",
+                                                      "reason": str(item.error)})
+                if item.fatal:
+                    self.transport.close()
+                    return
+            else:
+                self.owner.receiver(item, self.peer)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.owner._connections.get(self.key) is self:
+            del self.owner._connections[self.key]
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
+class SipTransports:
+    """The agent's sockets: one UDP socket and TCP/TLS listeners on the same port, plus the
+    connections it opens."""
+
+    def __init__(self, receiver: Receiver, host: str = "0.0.0.0", port: int = 5060, *,
+                 tls_client: ssl.SSLContext | None = None,
+                 tls_server: ssl.SSLContext | None = None) -> None:
+        self.receiver = receiver
+        self.host, self.port = host, port
+        self.tls_client = tls_client or ssl.create_default_context()
+        self.tls_server = tls_server
+        self._udp: asyncio.DatagramTransport | None = None
+        self._servers: list[asyncio.AbstractServer] = []
+        self._connections: dict[ConnectionKey, _Stream] = {}
+
+    @property
+    def local_port(self) -> int:
+        assert self._udp is not None
+        return self._udp.get_extra_info("sockname")[1]
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._udp, _ = await loop.create_datagram_endpoint(
+            lambda: _Datagrams(self), local_addr=(self.host, self.port))
+        _mark(self._udp.get_extra_info("socket"))
+        port = self.local_port  # port 0 asked for any: TCP follows UDP's choice
+        self._servers.append(await loop.create_server(
+            lambda: _Stream(self, "tcp"), self.host, port))
+        if self.tls_server is not None:
+            self._servers.append(await loop.create_server(
+                lambda: _Stream(self, "tls"), self.host, port + 1, ssl=self.tls_server))
+
+    async def close(self) -> None:
+        for server in self._servers:
+            server.close()
+        for stream in list(self._connections.values()):
+            if stream.transport is not None:
+                stream.transport.close()
+        if self._udp is not None:
+            self._udp.close()
+        for server in self._servers:
+            await server.wait_closed()
+
+    def _deliver_datagram(self, data: bytes, source: Destination) -> None:
+        if data.strip(b"\r\n") == b"":
+            return  # a CRLF keep-alive (RFC 5626 4.4.2 uses STUN; many UAs send CRLF)
+        try:
+            message = parse_message(data)
+        except SipParseError as exc:
+            log.info("bad datagram", extra={"peer": f"{source.host}:{source.port}",
+                                            "reason": exc.args[0] if exc.args else "unparsable"})
+            return
+        self.receiver(message, source)
+
+    async def send(self, message: object, destination: Destination) -> None:
+        """Send a Request or Response (or raw bytes, e.g. a CRLF keep-alive)."""
+        data = message if isinstance(message, bytes) else serialize(message)  # type: ignore[arg-type]
+        if destination.transport == "udp":
+            assert self._udp is not None
+            self._udp.sendto(data, (destination.host, destination.port))
+            return
+        stream = self._connections.get(_key(destination))
+        if stream is None or stream.transport is None or stream.transport.is_closing():
+            stream = await self._connect(destination)
+        assert stream.transport is not None
+        stream.transport.write(data)
+
+    async def _connect(self, destination: Destination) -> _Stream:
+        loop = asyncio.get_running_loop()
+        tls = destination.transport == "tls"
+        _, protocol = await loop.create_connection(
+            lambda: _Stream(self, destination.transport), destination.host, destination.port,
+            ssl=self.tls_client if tls else None,
+            server_hostname=(destination.server_name or destination.host) if tls else None)
+        assert isinstance(protocol, _Stream)
+        # Keyed by what we dialled (and verified), so the next request to it reuses it.
+        if self._connections.get(protocol.key) is protocol:
+            del self._connections[protocol.key]
+        protocol.key = _key(destination)
+        self._connections[protocol.key] = protocol
+        return protocol
+
+
+def tls_client_context(ca_file: str | None = None, cert_file: str | None = None,
+                       key_file: str | None = None) -> ssl.SSLContext:
+    """Verify servers against the system CAs (or `ca_file`); optionally present a certificate."""
+    context = ssl.create_default_context(cafile=ca_file)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if cert_file:
+        context.load_cert_chain(cert_file, key_file)
+    return context

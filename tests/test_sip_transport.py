@@ -1,0 +1,157 @@
+"""SIP transports on loopback: UDP, TCP (framing, reuse, keep-alive, fatal errors) and TLS
+(certificate and host name verified)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tipring.runtime.sip_transport import Destination, SipTransports, tls_client_context
+from tipring.sip.message import Request, Response, parse_message
+
+REGISTER = (
+    "REGISTER sip:tipring.test SIP/2.0\r\n"
+    "Via: SIP/2.0/{t} 127.0.0.1:5999;branch=z9hG4bK-{n}\r\n"
+    "Max-Forwards: 70\r\n"
+    "From: <sip:1001@tipring.test>;tag=a{n}\r\n"
+    "To: <sip:1001@tipring.test>\r\n"
+    "Call-ID: {n}@test\r\n"
+    "CSeq: {n} REGISTER\r\n"
+    "Content-Length: 0\r\n\r\n"
+)
+
+
+def register(n: int, transport: str = "UDP") -> Request:
+    message = parse_message(REGISTER.format(n=n, t=transport).encode())
+    assert isinstance(message, Request)
+    return message
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.items: asyncio.Queue[tuple[object, Destination]] = asyncio.Queue()
+
+    def __call__(self, message: object, source: Destination) -> None:
+        self.items.put_nowait((message, source))
+
+    async def next(self) -> tuple[object, Destination]:
+        return await asyncio.wait_for(self.items.get(), 5)
+
+
+async def pair(**server_kw: object) -> tuple[SipTransports, Inbox, SipTransports, Inbox]:
+    a_in, b_in = Inbox(), Inbox()
+    a = SipTransports(a_in, "127.0.0.1", 0, tls_client=server_kw.pop("tls_client", None))
+    b = SipTransports(b_in, "127.0.0.1", 0, **server_kw)  # type: ignore[arg-type]
+    await a.start()
+    await b.start()
+    return a, a_in, b, b_in
+
+
+def test_udp_both_ways_and_bad_datagrams_dropped() -> None:
+    async def main() -> None:
+        a, _, b, b_in = await pair()
+        try:
+            await a.send(register(1), Destination("127.0.0.1", b.local_port))
+            message, source = await b_in.next()
+            assert isinstance(message, Request) and message.method == "REGISTER"
+            assert source == Destination("127.0.0.1", a.local_port, "udp")
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as raw:
+                raw.sendto(b"\r\n\r\n", ("127.0.0.1", b.local_port))  # keep-alive
+                raw.sendto(b"NOT SIP AT ALL\r\n\r\n", ("127.0.0.1", b.local_port))
+            await a.send(register(2), Destination("127.0.0.1", b.local_port))
+            message, _ = await b_in.next()
+            assert message.cseq.number == 2  # the junk in between never surfaced
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
+def test_tcp_framing_reuse_and_keepalive() -> None:
+    async def main() -> None:
+        a, a_in, b, b_in = await pair()
+        try:
+            dest = Destination("127.0.0.1", b.local_port, "tcp")
+            await a.send(register(1, "TCP"), dest)
+            request, source = await b_in.next()
+            assert source.transport == "tcp"
+            # The answer goes back over the connection a opened, not a new one.
+            await b.send(Response(200, "OK", request.headers.copy()), source)
+            response, _ = await a_in.next()
+            assert isinstance(response, Response) and response.status == 200
+            assert len(a._connections) == 1 and len(b._connections) == 1
+            await a.send(register(2, "TCP"), dest)
+            assert (await b_in.next())[0].cseq.number == 2
+            assert len(a._connections) == 1
+
+            reader, writer = await asyncio.open_connection("127.0.0.1", b.local_port)
+            wire = REGISTER.format(n=3, t="TCP").encode()
+            writer.write(wire[:40])
+            await writer.drain()
+            await asyncio.sleep(0.05)
+            writer.write(wire[40:] + b"\r\n\r\n")  # the rest, then a keep-alive ping
+            await writer.drain()
+            assert (await b_in.next())[0].cseq.number == 3
+            assert await asyncio.wait_for(reader.readexactly(2), 5) == b"\r\n"  # pong
+            writer.write(b"REGISTER sip:x SIP/2.0\r\nContent-Length: many\r\n\r\n")
+            await writer.drain()
+            assert await asyncio.wait_for(reader.read(100), 5) == b""  # closed: fatal framing
+            writer.close()
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=sip.tipring.test",
+         "-addext", "subjectAltName=DNS:sip.tipring.test"],
+        check=True, capture_output=True, timeout=60)
+    return cert, key
+
+
+def test_tls_verifies_the_server(certificate: tuple[Path, Path]) -> None:
+    cert, key = certificate
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(str(cert), str(key))
+
+    async def main() -> None:
+        a, _, b, b_in = await pair(tls_server=server,
+                                   tls_client=tls_client_context(ca_file=str(cert)))
+        try:
+            good = Destination("127.0.0.1", b.local_port + 1, "tls", "sip.tipring.test")
+            await a.send(register(1, "TLS"), good)
+            message, source = await b_in.next()
+            assert message.method == "REGISTER" and source.transport == "tls"
+            wrong_name = Destination("127.0.0.1", b.local_port + 1, "tls", "evil.test")
+            with pytest.raises(ssl.SSLCertVerificationError):
+                await a.send(register(2, "TLS"), wrong_name)
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+    async def untrusted() -> None:
+        a, _, b, _ = await pair(tls_server=server, tls_client=tls_client_context())
+        try:
+            with pytest.raises(ssl.SSLCertVerificationError):  # self-signed, not in system CAs
+                await a.send(register(3, "TLS"),
+                             Destination("127.0.0.1", b.local_port + 1, "tls", "sip.tipring.test"))
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(untrusted())
