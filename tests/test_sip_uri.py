@@ -196,3 +196,13 @@ def test_any_uri_round_trips(
     again = parse_uri(str(uri))
     assert again == uri
     assert again.equivalent(uri)
+
+
+def test_numeric_host_with_an_empty_octet_is_a_parse_error() -> None:
+    # Found by the SIP core's fuzzing: "192.0.2." used to escape as ValueError from int("").
+    from tipring.sip.grammar import SipParseError
+    from tipring.sip.uri import parse_uri
+
+    for text in ("sip:a@192.0.2.", "sip:a@192..2.1", "sip:a@.0.2.1"):
+        with pytest.raises(SipParseError):
+            parse_uri(text)

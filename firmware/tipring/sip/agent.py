@@ -11,7 +11,16 @@ raise out of `receive`; bad input is answered 400 when possible, else dropped an
 Ghost-call protection: an out-of-dialog INVITE is accepted only from an address of the
 account's registrar or outbound proxy, and only for the account's user; scanners get no
 answer at all (a reply only confirms there is a phone here to ring), and the refusals are
-logged at most once a minute per source.
+logged at most once a minute per source. `allow_sip_from="any"` opens it.
+
+Commands (all take `now`): accounts - `add_account`, `register`, `unregister`,
+`subscribe_mailbox`, `shutdown`; calls (a call is its Call-ID string) - `invite` (returns
+the call), `ring`, `early_media`, `answer`, `reject`, `cancel`, `hangup`, `hold`, `resume`,
+`send_dtmf`, `transfer`, `notify_transfer`; transport - `transport_failed`,
+`learn_addresses`. Events: `Registered`, `RegistrationFailed`, `Unregistered`,
+`MessageWaiting` (registration.py); `IncomingCall`, `CallProgress`, `CallAnswered`,
+`MediaChanged`, `CallEnded`, `TransferRequested`, `TransferProgress` (session.py);
+`Notified`, `DtmfInfo` (here).
 """
 
 from __future__ import annotations
@@ -24,12 +33,19 @@ from dataclasses import dataclass, field
 from tipring.sdp import MediaPolicy
 
 from .auth import DigestClient
-from .dialog import ALLOW, address_of, new_call_id
+from .dialog import ALLOW, ALLOW_METHODS, address_of, new_call_id
 from .framing import FramingError, KeepAlive, StreamFramer
 from .grammar import SipParseError, split_commas
 from .message import Request, Response, build_response, parse_message
-from .registration import Registration, RegistrationEvent, RegistrationSettings
-from .session import IncomingCall, InviteSession, SessionEvent
+from .registration import (
+    MailboxSubscription,
+    MessageWaiting,
+    Registration,
+    RegistrationEvent,
+    RegistrationSettings,
+    parse_message_summary,
+)
+from .session import IncomingCall, InviteSession, SessionEvent, parse_replaces
 from .timers import Address, TimerSettings, is_reliable
 from .transaction import ServerTransaction, TransactionLayer
 from .uri import SipUri, Uri, host_key, parse_uri
@@ -38,12 +54,14 @@ from .validate import UasPolicy, check_request, check_response, response_to_erro
 log = logging.getLogger(__name__)
 
 # What the agent answers: RFC 4028 session timers are supported (a Require: timer is fine).
-ATA_UAS_POLICY = UasPolicy(supported_options=("timer",))
+ATA_UAS_POLICY = UasPolicy(allowed_methods=ALLOW_METHODS,
+                           supported_options=("timer", "replaces", "100rel"))
 
 
 @dataclass(frozen=True)
 class Notified:
-    """An out-of-dialog NOTIFY (unsolicited message-summary from Asterisk and others)."""
+    """An out-of-dialog NOTIFY for another event package than message-summary (which becomes
+    `MessageWaiting`, subscribed or unsolicited as Asterisk sends it)."""
 
     account: str | None
     event: str
@@ -99,7 +117,10 @@ class UserAgent:
                  timers: TimerSettings | None = None, user_agent: str = "TipRing",
                  policy: UasPolicy = ATA_UAS_POLICY) -> None:
         self.locals = [local] if isinstance(local, tuple) else list(local)
-        self.rng = rng or random.Random()
+        # Tags, Call-IDs, branches and cnonces must not be predictable from the ones we send
+        # (a guessed dialog lets anyone hang up our calls): the OS generator unless a test
+        # injects a seeded one.
+        self.rng = rng or random.SystemRandom()
         self.layer = TransactionLayer(timers)
         self.user_agent = user_agent
         self.policy = policy
@@ -109,6 +130,7 @@ class UserAgent:
         self._framers: dict[Address, StreamFramer] = {}
         self._hosts: dict[str, list[Address]] = {}
         self._refusals = _RateLimit()
+        self.mailboxes: dict[str, MailboxSubscription] = {}
 
     # --- the sans-IO boundary -------------------------------------------------------------
 
@@ -135,6 +157,7 @@ class UserAgent:
         deadlines = [self.layer.get_timer()]
         deadlines += [a.registration.get_timer() for a in self.accounts.values()]
         deadlines += [s.get_timer() for s in self.sessions.values()]
+        deadlines += [m.get_timer() for m in self.mailboxes.values()]
         return min((d for d in deadlines if d is not None), default=None)
 
     def handle_timer(self, now: float) -> None:
@@ -148,6 +171,11 @@ class UserAgent:
                 due = session.get_timer()
                 if due is not None and due <= now:
                     session.handle_timer(now)
+            for mailbox in list(self.mailboxes.values()):
+                due = mailbox.get_timer()
+                if due is not None and due <= now:
+                    mailbox.handle_timer(now)
+            self.layer.purge()
         except Exception:
             log.exception("SIP agent failed on a timer")
 
@@ -166,11 +194,18 @@ class UserAgent:
     # --- accounts -------------------------------------------------------------------------
 
     def add_account(self, settings: RegistrationSettings, targets: list[Address], *,
-                    allow_sip_from: str = "registrar", trusted: tuple[str, ...] = ()) -> None:
-        """One registration per account; adding an id again replaces its registration."""
+                    allow_sip_from: str = "registrar", trusted: tuple[str, ...] = (),
+                    backup_targets: list[Address] | None = None) -> None:
+        """One registration per account; adding an id again replaces its registration.
+
+        `targets` are the resolved addresses of the registrar (or of the outbound proxy when
+        there is one), in RFC 3263 order; `backup_targets` those of `backup_registrar`, tried
+        when every primary address has failed. Both are trusted sources of INVITEs.
+        """
         local = self.local_for_transport(settings.transport)
         registration = Registration(settings, targets, layer=self.layer, rng=self.rng,
-                                    local=local, emit=self.emit, user_agent=self.user_agent)
+                                    local=local, emit=self.emit, user_agent=self.user_agent,
+                                    backup_targets=backup_targets)
         self.accounts[settings.account] = _Account(settings, registration, allow_sip_from,
                                                    set(map(host_key, trusted)))
 
@@ -180,8 +215,17 @@ class UserAgent:
     def unregister(self, account: str, now: float) -> None:
         self.accounts[account].registration.unregister(now)
 
+    def subscribe_mailbox(self, account: str, now: float, *, expires: int = 3600) -> None:
+        """SUBSCRIBE to the account's message-summary (after it registered): `MessageWaiting`
+        events follow. Providers that send unsolicited NOTIFYs need no subscription."""
+        mailbox = MailboxSubscription(self.accounts[account].registration, expires=expires)
+        self.mailboxes[account] = mailbox
+        mailbox.subscribe(now)
+
     def shutdown(self, now: float) -> None:
         """Hang up every call and remove every binding (the device is stopping)."""
+        for mailbox in self.mailboxes.values():
+            mailbox.unsubscribe(now)
         for session in list(self.sessions.values()):
             session.hangup(now)
         for account in self.accounts.values():
@@ -192,21 +236,63 @@ class UserAgent:
 
     # --- calls ----------------------------------------------------------------------------
 
-    def invite(self, account: str, target: str | Uri, media: MediaPolicy, now: float) -> str:
-        """Call `target` (a URI, or a user/number at the account's domain). Returns the call."""
-        settings = self.accounts[account].settings
-        if isinstance(target, str):
-            text = target if ":" in target.split("@")[0] else f"sip:{target}@{settings.domain}"
-            target = parse_uri(text)
+    def invite(self, account: str, target: str | Uri, media: MediaPolicy, now: float, *,
+               replaces: str | None = None, referred_by: str | None = None) -> str:
+        """Call `target` (a URI, or a user/number at the account's domain). Returns the call.
+
+        `replaces` and `referred_by` come from a `TransferRequested` being acted on.
+        """
+        target = self._target(account, target)
         call = new_call_id(self.rng, self.local_for(account)[0])
         session = InviteSession(self, account, call, "uac")
         self.sessions[call] = session
+        extra = [("Replaces", replaces)] if replaces else []
+        if referred_by:
+            extra.append(("Referred-By", referred_by))
+        settings = self.accounts[account].settings
         display = f'"{settings.display_name}" ' if settings.display_name else ""
-        session.start_call(target, f"{display}<{settings.aor}>", media, now)
+        session.start_call(target, f"{display}<{settings.aor}>", media, now, extra)
         return call
+
+    def _target(self, account: str, target: str | Uri) -> Uri:
+        if not isinstance(target, str):
+            return target
+        settings = self.accounts[account].settings
+        text = target if ":" in target.split("@")[0] else f"sip:{target}@{settings.domain}"
+        return parse_uri(text)
+
+    def transfer(self, call: str, target: str | Uri | None, now: float, *,
+                 replacing: str | None = None) -> None:
+        """REFER the far end of `call` to `target` (blind), or with `replacing` (another call;
+        `target` is then ignored) to the far end of that call with a Replaces (attended,
+        RFC 3891 4)."""
+        session = self._session(call)
+        if replacing is None:
+            if target is None:
+                raise ValueError("a blind transfer needs a target")
+            uri = self._target(session.account, target)
+        else:
+            other = self._session(replacing).dialog
+            if other is None or not isinstance(other.remote_target, SipUri):
+                raise KeyError(f"call {replacing!r} has no dialog to replace")
+            remote = other.remote_target
+            uri = SipUri(remote.host, remote.user, None, remote.port, remote.params.copy(),
+                         [("Replaces", (f"{other.call_id};to-tag={other.remote_tag};"
+                                       f"from-tag={other.local_tag}"))], remote.scheme)
+        session.transfer(uri, now)
+
+    def notify_transfer(self, call: str, status: int, reason: str, now: float) -> None:
+        """Report the progress of the call a `TransferRequested` asked for (100/180/200/4xx)."""
+        self._session(call).notify_transfer(status, reason, now)
+
+    def send_dtmf(self, call: str, digit: str, duration_ms: int, now: float) -> None:
+        self._session(call).send_dtmf(digit, duration_ms, now)
 
     def ring(self, call: str, now: float) -> None:
         self._session(call).ring(now)
+
+    def early_media(self, call: str, media: MediaPolicy, now: float) -> None:
+        self._session(call).early_media(media, now)
 
     def answer(self, call: str, media: MediaPolicy, now: float) -> None:
         self._session(call).answer(media, now)
@@ -259,7 +345,7 @@ class UserAgent:
 
     def route_for(self, account: str) -> list[str]:
         known = self.accounts.get(account)
-        return known.registration._route() if known else []
+        return known.registration.route() if known else []
 
     def auth_for(self, account: str) -> DigestClient | None:
         known = self.accounts.get(account)
@@ -292,9 +378,7 @@ class UserAgent:
                     if account.registration.server == source:
                         account.registration.pong_received()
         elif isinstance(item, FramingError):
-            if item.request is not None:
-                answer = build_response(item.request, item.status, item.reason)
-                self.layer.send_stateless(answer, source)
+            self._answer_unparsed(item.error, source)
         elif isinstance(item, (Request, Response)):
             self._message(item, source, now)
 
@@ -302,11 +386,22 @@ class UserAgent:
         try:
             message = parse_message(data)
         except SipParseError as error:
-            answer = response_to_error(error)
-            if answer is not None and (error.request is None or error.request.method != "ACK"):
-                self.layer.send_stateless(answer, source)
+            self._answer_unparsed(error, source)
             return
         self._message(message, source, now)
+
+    def _answer_unparsed(self, error: SipParseError, source: Address) -> None:
+        """A 400 (or 413...) for a request that failed to parse, when RFC 3261 8.2.6 allows
+        one and the source may hear from us at all (ghost-call protection)."""
+        if error.request is None or error.request.method == "ACK" or not self._open_to(source):
+            return
+        try:
+            answer = response_to_error(error)
+        except ValueError:  # the copied fields defeat even build_response: drop it
+            log.info("could not answer an unparsable request from %s:%d", source[0], source[1])
+            return
+        if answer is not None:
+            self.layer.send_stateless(answer, source)
 
     def _message(self, message: Request | Response, source: Address, now: float) -> None:
         if isinstance(message, Response):
@@ -332,6 +427,12 @@ class UserAgent:
                     session.receive_ack(request, now)
             return
         account: _Account | None = None
+        if not in_dialog and not self._open_to(source):
+            # Grandstream's "SIP from proxy only": a scanner probing with OPTIONS or INVITE
+            # learns nothing, not even that a SIP device is here.
+            self._refusals.log(source[0], now, "dropped %s from %s:%d (not our registrar)",
+                               request.method, source[0], source[1])
+            return
         if request.method == "INVITE" and not in_dialog:
             account = self._screen_invite(request, source, now)
             if account is None:
@@ -363,8 +464,14 @@ class UserAgent:
     def _tag(self) -> str:
         return f"{self.rng.getrandbits(64):016x}"
 
+    def _open_to(self, source: Address) -> bool:
+        """Whether out-of-dialog requests from `source` get any answer at all."""
+        return not self.accounts or any(
+            a.allow_sip_from == "any" or a.trusts(source[0]) for a in self.accounts.values())
+
     def _screen_invite(self, request: Request, source: Address, now: float) -> _Account | None:
-        """Ghost-call protection: which account this INVITE may ring, or None to refuse it."""
+        """Ghost-call protection: which account this INVITE may ring, or None (403) when it
+        names none of our users. Only sources that passed `_open_to` get here."""
         user = request.uri.user if isinstance(request.uri, SipUri) else None
         candidates = list(self.accounts.values())
         for account in candidates:
@@ -373,13 +480,11 @@ class UserAgent:
                 if user in (account.settings.user, contact.user) or \
                         (account.allow_sip_from == "any" and len(candidates) == 1):
                     return account
-        trusted = any(a.trusts(source[0]) for a in candidates)
-        self._refusals.log(source[0], now, "refused INVITE from %s:%d for %r (%s)", source[0],
-                           source[1], user, "unknown user" if trusted else "not our registrar")
-        if trusted:  # our own proxy sent it: tell it, so it stops retrying
-            incoming = self.layer.receive_request(request, source, now)
-            if incoming.kind == "new" and incoming.transaction is not None:
-                incoming.transaction.respond(build_response(request, 403, "Forbidden"), now)
+        self._refusals.log(f"user/{source[0]}", now, "refused INVITE from %s:%d for %r "
+                           "(not our user)", source[0], source[1], user)
+        incoming = self.layer.receive_request(request, source, now)
+        if incoming.kind == "new" and incoming.transaction is not None:
+            incoming.transaction.respond(build_response(request, 403, "Forbidden"), now)
         return None
 
     def _new_call(self, request: Request, tx: ServerTransaction, account: _Account,
@@ -388,6 +493,12 @@ class UserAgent:
         if call in self.sessions:
             tx.respond(build_response(request, 482, "Loop Detected"), now)
             return
+        replaced = None
+        if request.headers.get("Replaces") is not None:
+            replaced = self._replaced(request.headers.get("Replaces") or "")
+            if replaced is None:  # RFC 3891 3: no such dialog
+                tx.respond(build_response(request, 481, "Call/Transaction Does Not Exist"), now)
+                return
         session = InviteSession(self, account.settings.account, call, "uas")
         self.sessions[call] = session
         session.receive_invite(request, tx)
@@ -400,10 +511,32 @@ class UserAgent:
         self.emit(IncomingCall(
             call, account.settings.account, request.from_, request.uri,
             identities[0] if identities else None, privacy,
-            request.headers.get("Alert-Info"), bool(session.remote_offer)))
+            request.headers.get("Alert-Info"), bool(session.remote_offer), replaced))
+
+    def _replaced(self, value: str) -> str | None:
+        """The call a Replaces header names, matched as RFC 3891 3 says: to-tag is our tag."""
+        parsed = parse_replaces(value)
+        if parsed is None:
+            return None
+        call_id, to_tag, from_tag = parsed
+        session = self.sessions.get(call_id)
+        if session is None or session.dialog is None or session.state != "confirmed":
+            return None
+        if (session.dialog.local_tag, session.dialog.remote_tag) != (to_tag, from_tag):
+            return None
+        return session.call
 
     def _in_dialog(self, request: Request, tx: ServerTransaction, now: float) -> None:
+        if request.method == "NOTIFY":
+            for mailbox in self.mailboxes.values():
+                if mailbox.matches(request):
+                    mailbox.receive_notify(request, tx, now)
+                    return
         session = self.sessions.get(request.call_id)
+        if request.method == "PRACK" and session is not None and session.role == "uas" and \
+                session.state == "early" and request.to.tag == session.local_tag:
+            session.receive_prack(request, tx, now)  # inside the early dialog (RFC 3262)
+            return
         if session is None or session.dialog is None or \
                 not session.dialog.matches(request, incoming=True):
             tx.respond(build_response(request, 481, "Call/Transaction Does Not Exist"), now)
@@ -429,8 +562,13 @@ class UserAgent:
                         if a.settings.user == user), None)
         tx.respond(build_response(request, 200, "OK", to_tag=self._tag()), now)
         content_type = request.content_type
-        self.emit(Notified(account, request.headers.get("Event") or "",
-                           content_type.mime if content_type else "", request.body))
+        mime = content_type.mime if content_type else ""
+        event = request.headers.get("Event") or ""
+        if event.split(";")[0].strip().lower() == "message-summary" and account is not None:
+            waiting, voice = parse_message_summary(request.body)
+            self.emit(MessageWaiting(account, waiting, voice))
+        else:
+            self.emit(Notified(account, event, mime, request.body))
 
 
 def _via_received(request: Request, source: Address) -> None:

@@ -24,7 +24,10 @@ from .uri import SipUri, Uri
 
 log = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, NOTIFY, REFER, UPDATE"
+# What the agent really handles.
+ALLOW_METHODS = ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "NOTIFY", "PRACK",
+                 "REFER", "UPDATE")
+ALLOW = ", ".join(ALLOW_METHODS)
 
 
 def new_call_id(rng: random.Random, host: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
 
 from .timers import Address
@@ -60,7 +60,7 @@ class Resolution:
         self.transport = transport.lower() if transport else None
         self.transports = transports
         self.ipv6 = ipv6
-        self._rng = rng or random.Random()
+        self._rng = rng or random.SystemRandom()
         self._plan: Plan = self._steps()
         self._pending: Query | None = None
         self.targets: list[Address] = []
@@ -153,6 +153,28 @@ def order_srv(records: list[Srv], rng: random.Random) -> list[Srv]:
                     result.append(group.pop(index))
                     break
     return result
+
+
+def records_from_rdata(rdtype: str, rdatas: Iterable[object]) -> list[Record]:
+    """Plan records from dnspython rdata objects (duck-typed: dnspython is not imported here,
+    so the pure layer has no dependency on it; the runtime passes `answer.rrset`)."""
+    records: list[Record] = []
+    for rdata in rdatas:
+        if rdtype == "NAPTR":
+            records.append(Naptr(
+                int(rdata.order), int(rdata.preference),  # type: ignore[attr-defined]
+                _text(rdata.flags), _text(rdata.service),  # type: ignore[attr-defined]
+                str(rdata.replacement)))  # type: ignore[attr-defined]
+        elif rdtype == "SRV":
+            records.append(Srv(int(rdata.priority), int(rdata.weight),  # type: ignore[attr-defined]
+                               int(rdata.port), str(rdata.target)))  # type: ignore[attr-defined]
+        elif rdtype in ("A", "AAAA"):
+            records.append(str(rdata.address))  # type: ignore[attr-defined]
+    return records
+
+
+def _text(value: object) -> str:
+    return value.decode("ascii", "replace") if isinstance(value, bytes) else str(value)
 
 
 def resolve(plan: Resolution, lookup: Callable[[Query], list[Record]]) -> list[Address]:

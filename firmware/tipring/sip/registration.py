@@ -16,15 +16,16 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from tipring.config.schema import AccountConfig
 from tipring.config.secret import Secret
 
 from .auth import AuthError, AuthFailed, DigestClient
-from .dialog import ALLOW, new_call_id, new_request, new_tag
+from .dialog import ALLOW, Dialog, new_call_id, new_request, new_tag
 from .grammar import SipParseError, quote
 from .headers import parse_delta_seconds
-from .message import Request, Response
+from .message import Request, Response, build_response
 from .timers import Address, is_reliable
-from .transaction import ClientTransaction, Timers, TransactionLayer
+from .transaction import ClientTransaction, ServerTransaction, Timers, TransactionLayer
 from .uri import SipUri, host_key, parse_uri
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class RegistrationSettings:
     password: Secret = field(default_factory=Secret)
     display_name: str = ""
     registrar: str = ""  # host[:port] for the Request-URI; "" = the domain
+    backup_registrar: str = ""  # Request-URI while registered with the backup addresses
     expires: int = 3600
     transport: str = "udp"
     outbound_proxy: str = ""  # host[:port]; "" = none. Added as a loose Route.
@@ -52,6 +54,19 @@ class RegistrationSettings:
     forbidden_retry_s: float = 3600.0  # after 403 or a wrong password
     pong_timeout_s: float = 10.0  # RFC 5626 4.4.1: a CRLF ping unanswered this long = dead flow
 
+    @classmethod
+    def from_account(cls, account: AccountConfig, **overrides: object) -> RegistrationSettings:
+        """The settings for one configured account (the runtime adds keep-alive method,
+        backup registrar and retry times when the config grows them)."""
+        values: dict[str, object] = dict(
+            account=account.id, user=account.user, domain=account.domain,
+            auth_user=account.auth_username, password=account.password,
+            display_name=account.display_name, registrar=account.registrar,
+            expires=account.expires, transport=account.transport,
+            outbound_proxy=account.outbound_proxy, keepalive_s=float(account.keepalive_s))
+        values.update(overrides)
+        return cls(**values)  # type: ignore[arg-type]
+
     @property
     def aor(self) -> SipUri:
         uri = parse_uri(f"sip:{self.domain}")
@@ -61,7 +76,10 @@ class RegistrationSettings:
 
     @property
     def registrar_uri(self) -> SipUri:
-        uri = parse_uri(f"sip:{self.registrar or self.domain}")
+        return self.registrar_uri_for(self.registrar or self.domain)
+
+    def registrar_uri_for(self, hostport: str) -> SipUri:
+        uri = parse_uri(f"sip:{hostport}")
         assert isinstance(uri, SipUri)
         if self.transport != "udp":
             uri.params["transport"] = self.transport
@@ -89,7 +107,17 @@ class Unregistered:
     account: str
 
 
-RegistrationEvent = Registered | RegistrationFailed | Unregistered
+@dataclass(frozen=True)
+class MessageWaiting:
+    """A message-summary NOTIFY (RFC 3842), subscribed or unsolicited: the message lamp and
+    stutter dial tone follow `waiting`; `voice` is (new, old) when the server counts."""
+
+    account: str
+    waiting: bool | None
+    voice: tuple[int, int] | None = None
+
+
+RegistrationEvent = Registered | RegistrationFailed | Unregistered | MessageWaiting
 
 
 class Registration:
@@ -97,9 +125,11 @@ class Registration:
 
     def __init__(self, settings: RegistrationSettings, targets: list[Address], *,
                  layer: TransactionLayer, rng: random.Random, local: Address,
-                 emit: Callable[[RegistrationEvent], None], user_agent: str = "TipRing") -> None:
+                 emit: Callable[[RegistrationEvent], None], user_agent: str = "TipRing",
+                 backup_targets: list[Address] | None = None) -> None:
         self.settings = settings
-        self.targets = list(targets)
+        self.targets = list(targets) + list(backup_targets or ())
+        self.backup_from = len(targets)  # indexes from here on are the backup registrar's
         self.layer = layer
         self.rng = rng
         self.local = local
@@ -127,6 +157,16 @@ class Registration:
     def server(self) -> Address | None:
         """The address the binding currently lives on (also where keep-alives go)."""
         return self.targets[self.target_index] if self.targets else None
+
+    @property
+    def on_backup(self) -> bool:
+        return bool(self.settings.backup_registrar) and self.target_index >= self.backup_from
+
+    @property
+    def registrar_uri(self) -> SipUri:
+        """The REGISTER Request-URI for the server in use (primary or backup registrar)."""
+        s = self.settings
+        return s.registrar_uri_for(s.backup_registrar) if self.on_backup else s.registrar_uri
 
     @property
     def contact_uri(self) -> SipUri:
@@ -167,9 +207,11 @@ class Registration:
             return
         self._send(now)
 
-    def set_targets(self, targets: list[Address], now: float) -> None:
+    def set_targets(self, targets: list[Address], now: float,
+                    backup_targets: list[Address] | None = None) -> None:
         """New DNS results: start again from the first address on the next attempt."""
-        self.targets = list(targets)
+        self.targets = list(targets) + list(backup_targets or ())
+        self.backup_from = len(targets)
         self.target_index = 0
 
     def flow_failed(self, now: float) -> None:
@@ -208,12 +250,12 @@ class Registration:
             self.layer.send(b"\r\n\r\n", server)
             if is_reliable(server):
                 self.timers.start("pong", now + s.pong_timeout_s)
-        else:
-            self.cseq += 1
+        else:  # a fresh Call-ID each time: the ping is not part of the REGISTER sequence
             request = new_request(
-                "OPTIONS", s.registrar_uri, local=self.local, rng=self.rng,
-                from_=f"<{s.aor}>;tag={self.tag}", to=f"<{s.aor}>", call_id=self.call_id,
-                cseq=self.cseq, route=self._route(), user_agent=self.user_agent)
+                "OPTIONS", self.registrar_uri, local=self.local, rng=self.rng,
+                from_=f"<{s.aor}>;tag={new_tag(self.rng)}", to=f"<{s.aor}>",
+                call_id=new_call_id(self.rng, self.local[0]), cseq=1, route=self.route(),
+                user_agent=self.user_agent)
             self.layer.start_client(request, server, now, self._on_options)
         self.timers.start("keepalive", now + s.keepalive_s)
 
@@ -223,7 +265,8 @@ class Registration:
 
     # --- REGISTER -------------------------------------------------------------------------
 
-    def _route(self) -> list[str]:
+    def route(self) -> list[str]:
+        """The preloaded Route to the outbound proxy (RFC 3261 8.1.2), or none."""
         proxy = self.settings.outbound_proxy
         if not proxy:
             return []
@@ -239,9 +282,9 @@ class Registration:
         self.cseq += 1
         display = quote(s.display_name) + " " if s.display_name else ""
         request = new_request(
-            "REGISTER", s.registrar_uri, local=self.local, rng=self.rng,
+            "REGISTER", self.registrar_uri, local=self.local, rng=self.rng,
             from_=f"{display}<{s.aor}>;tag={self.tag}", to=f"{display}<{s.aor}>",
-            call_id=self.call_id, cseq=self.cseq, route=self._route(),
+            call_id=self.call_id, cseq=self.cseq, route=self.route(),
             contact=f"{contact or self.contact};expires={expires}", user_agent=self.user_agent)
         if self._old_contact is not None and expires:
             # The public address changed: remove the stale binding in the same request.
@@ -423,3 +466,161 @@ def refresh_delay(granted: int) -> float:
 def backoff(failures: int, base: float, maximum: float) -> float:
     """RFC 5626 4.5: base * 2^(failures-1), capped (jitter is applied by the caller)."""
     return min(maximum, base * 2 ** min(failures - 1, 20))
+
+
+class MailboxSubscription:
+    """SUBSCRIBE to the account's own message-summary (RFC 6665, RFC 3842).
+
+    It lives beside the registration because it shares everything with it: the server, the
+    Contact learned through rport, the credentials and the refresh and back-off rules. The
+    dialog is made by the 2xx or by a NOTIFY that overtakes it, whichever comes first.
+    """
+
+    def __init__(self, registration: Registration, *, expires: int = 3600) -> None:
+        self.registration = registration
+        self.expires = expires
+        self.state = "idle"  # idle, subscribing, active, failed, ended
+        self.call_id = new_call_id(registration.rng, registration.local[0])
+        self.tag = new_tag(registration.rng)
+        self.dialog: Dialog | None = None
+        self.cseq = 0
+        self.failures = 0
+        self.timers = Timers()
+        self._tx: ClientTransaction | None = None
+
+    def get_timer(self) -> float | None:
+        due = self.timers.next()
+        return due[0] if due else None
+
+    def handle_timer(self, now: float) -> None:
+        while (due := self.timers.next()) is not None and due[0] <= now:
+            self.timers.stop(due[1])
+            if self._tx is None and self.state != "ended":
+                self.subscribe(now)
+
+    def subscribe(self, now: float, expires: int | None = None) -> None:
+        if self.registration.server is None:
+            return
+        expires = self.expires if expires is None else expires
+        request = self._request(expires)
+        for name, value in self.registration.auth.preauthorize("SUBSCRIBE", str(request.uri)):
+            request.headers.add(name, value)
+        self.state = "subscribing" if expires else "ended"
+        self._send(request, now)
+
+    def _request(self, expires: int) -> Request:
+        """A SUBSCRIBE: inside the dialog once there is one (a refresh), else a new one."""
+        r = self.registration
+        aor = r.settings.aor
+        if self.dialog is not None:
+            request = self.dialog.create_request("SUBSCRIBE", local=r.local, rng=r.rng,
+                                                 user_agent=r.user_agent)
+        else:
+            self.cseq += 1
+            request = new_request(
+                "SUBSCRIBE", aor, local=r.local, rng=r.rng, from_=f"<{aor}>;tag={self.tag}",
+                to=f"<{aor}>", call_id=self.call_id, cseq=self.cseq, contact=r.contact,
+                route=r.route(), user_agent=r.user_agent)
+        request.headers.add("Event", "message-summary")
+        request.headers.add("Accept", "application/simple-message-summary")
+        request.headers.add("Expires", str(expires))
+        return request
+
+    def unsubscribe(self, now: float) -> None:
+        self.timers.clear()
+        if self.state in ("active", "subscribing"):
+            self.subscribe(now, expires=0)
+        self.state = "ended"
+
+    def _send(self, request: Request, now: float) -> None:
+        server = self.registration.server
+        if server is not None:
+            self._tx = self.registration.layer.start_client(request, server, now, self._on_response)
+
+    def _on_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
+        if response.status < 200:
+            return
+        self._tx = None
+        if self.state == "ended":
+            return
+        if response.status < 300:
+            if self.dialog is None:
+                self.dialog = Dialog.as_uac(tx.request, response)
+            self.failures = 0
+            self.state = "active"
+            granted = response.expires if response.expires is not None else self.expires
+            self.timers.start("refresh", now + refresh_delay(max(granted, 60)))
+            return
+        if response.status in (401, 407):
+            sent = [(n, v) for n, v in tx.request.headers
+                    if n in ("Authorization", "Proxy-Authorization")]
+            challenges = [(n, v) for n, v in response.headers
+                          if n in ("WWW-Authenticate", "Proxy-Authenticate")]
+            retry = self._request(int(tx.request.headers.get("Expires") or self.expires))
+            try:
+                answers = self.registration.auth.authorize(
+                    challenges, "SUBSCRIBE", str(retry.uri), sent=sent)
+            except (AuthFailed, AuthError):
+                self._failed(response.status, now, long=True)
+                return
+            for name, value in answers:
+                retry.headers.add(name, value)
+            self._send(retry, now)
+            return
+        if response.status == 481:  # the server forgot our dialog: start a new one
+            self.dialog = None
+        self._failed(response.status, now, long=response.status in (403, 404, 489))
+
+    def _failed(self, status: int, now: float, *, long: bool) -> None:
+        """Retry later: soon after a transient failure, an hour after "no such service"."""
+        self.state = "failed"
+        self.failures += 1
+        s = self.registration.settings
+        wait = s.forbidden_retry_s if long else backoff(self.failures, s.retry_base_s,
+                                                        s.retry_max_s)
+        wait *= self.registration.rng.uniform(0.5, 1.0)
+        log.info("message-summary subscription for %s failed (%d); retry in %.0f s",
+                 s.account, status, wait)
+        self.timers.start("retry", now + wait)
+
+    def matches(self, request: Request) -> bool:
+        try:
+            return request.call_id == self.call_id and request.to.tag == self.tag
+        except SipParseError:
+            return False
+
+    def receive_notify(self, request: Request, tx: ServerTransaction, now: float) -> None:
+        """A NOTIFY in our subscription: answer it, report the summary, follow its state."""
+        if self.dialog is None:  # the NOTIFY overtook the 2xx (RFC 6665 4.1.2.4)
+            self.dialog = Dialog.as_uas(request, self.tag, self.registration.contact)
+            self.dialog.local_cseq = self.cseq
+        elif not self.dialog.accept_remote_cseq(request):
+            tx.respond(build_response(request, 500, "CSeq Out of Order"), now)
+            return
+        tx.respond(build_response(request, 200, "OK"), now)
+        state = (request.headers.get("Subscription-State") or "").split(";")[0].strip().lower()
+        if state == "terminated" and self.state != "ended":
+            self.dialog = None
+            self.call_id = new_call_id(self.registration.rng, self.registration.local[0])
+            self.timers.stop("refresh")
+            self._failed(0, now, long=False)
+        waiting, voice = parse_message_summary(request.body)
+        if request.body:
+            self.registration.emit(MessageWaiting(self.registration.settings.account,
+                                                  waiting, voice))
+
+
+def parse_message_summary(body: bytes) -> tuple[bool | None, tuple[int, int] | None]:
+    """Messages-Waiting and Voice-Message "new/old" from a simple-message-summary body."""
+    waiting: bool | None = None
+    voice: tuple[int, int] | None = None
+    for line in body.decode("utf-8", "replace").splitlines():
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip()
+        if name == "messages-waiting":
+            waiting = value.lower() == "yes"
+        elif name == "voice-message":
+            counts = value.split("(")[0].strip().split("/")
+            if len(counts) == 2 and all(c.strip().isdigit() for c in counts):
+                voice = (int(counts[0]), int(counts[1]))
+    return waiting, voice

@@ -5,26 +5,30 @@ requests and responses, and requests and responses into call events. SDP goes th
 `tipring.sdp.MediaSession`, so every offer and answer keeps one o= line and its version rules.
 The session never picks an address itself: the agent (`SessionHost`) says where a URI's next
 hop is, which socket we send from and which Contact we advertise.
+
+Within a call it also handles what rides on the dialog: re-INVITE and UPDATE (hold, resume,
+target refresh, glare), RFC 4028 session timers, RFC 3262 reliable provisional responses
+(PRACK both ways), SIP INFO DTMF and RFC 3515/3891 transfer.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+# MediaSession draws SRTP keys from the OS (its default), never from the injectable `rng`.
 from tipring.sdp import MediaPolicy, MediaSession, NegotiatedMedia, SdpError, parse_sdp
 
 from .auth import AuthError, AuthFailed, DigestClient
 from .dialog import ALLOW, Dialog, new_request, new_tag
 from .grammar import SipParseError, parse_params
 from .headers import NameAddr, parse_delta_seconds
-from .message import Request, Response, build_response
+from .message import Request, Response, build_response, serialize
 from .timers import Address
 from .transaction import ClientTransaction, ServerTransaction, Timers, TransactionLayer
-from .uri import Uri
+from .uri import SipUri, Uri
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ class IncomingCall:
     privacy: tuple[str, ...] = ()  # Privacy tokens ("id" = withhold the number)
     alert_info: str | None = None  # Alert-Info, for distinctive ringing
     offer: bool = True  # False when the INVITE had no SDP (we offer in the 200)
+    replaces: str | None = None  # the call this one replaces (RFC 3891 attended transfer)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,26 @@ class MediaChanged:
 
 
 @dataclass(frozen=True)
+class TransferRequested:
+    """The far end sent REFER (RFC 3515): call `target` (with `replaces`, an attended transfer,
+    RFC 3891) and report how it went with `UserAgent.notify_transfer`."""
+
+    call: str
+    target: Uri  # without URI headers
+    replaces: str | None = None  # the Replaces value to put in the new INVITE
+    referred_by: str | None = None
+
+
+@dataclass(frozen=True)
+class TransferProgress:
+    """How our REFER is doing: the REFER's own rejection, or a NOTIFY's sipfrag status."""
+
+    call: str
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class CallEnded:
     """The call is over. `status` is the SIP cause (486 busy, 404, 487 cancelled, 200 for a
     BYE after answer...); `by` says who ended it ("local", "remote" or "network")."""
@@ -80,7 +105,8 @@ class CallEnded:
     by: str
 
 
-SessionEvent = IncomingCall | CallProgress | CallAnswered | MediaChanged | CallEnded
+SessionEvent = (IncomingCall | CallProgress | CallAnswered | MediaChanged | CallEnded
+                | TransferRequested | TransferProgress)
 
 
 class SessionHost(Protocol):
@@ -149,10 +175,17 @@ class InviteSession:
     reinvite: _Pending | None = None
     incoming_reinvite: ServerTransaction | None = None
     offer_in_ack: bool = False  # we offered in a 2xx to a bodiless re-INVITE
+    early_answer: bytes = b""  # the SDP answer our 183 carried
+    early_dialog: Dialog | None = None  # from a reliable 18x, which PRACK needs (RFC 3262)
+    last_rseq: int | None = None
+    reliable: bool = False  # the caller requires 100rel: our 18x wait for PRACK
+    rseq: int = 0
+    unacknowledged: Response | None = None  # our reliable 18x awaiting its PRACK
+    prack_interval: float = 0.0
+    prack_deadline: float = 0.0
     session_timer: SessionTimer | None = None
     retry_direction: str | None = None  # a re-INVITE to send again after 491 (glare)
     timers: Timers = field(default_factory=Timers)
-    _on_end: list[Callable[[], None]] = field(default_factory=list)
 
     # --- timers -----------------------------------------------------------------------------
 
@@ -172,6 +205,12 @@ class InviteSession:
                     self.timers.start("session-refresh", now + 1.0)
                 else:
                     self.refresh(now)
+            elif name == "prack-wait":
+                self._prack_timer(now)
+            elif name == "cancel-timeout" and self.state in ("calling", "early"):
+                self._end(487, "Request Terminated", "local")
+                if self.invite_tx is not None:
+                    self.invite_tx.fail("timeout", now)  # frees it; we ignore its local 408
             elif name == "session-expiry":
                 log.info("call %s: session expired without a refresh (RFC 4028)", self.call)
                 self._bye(now)
@@ -208,9 +247,10 @@ class InviteSession:
 
     # --- caller side ------------------------------------------------------------------------
 
-    def start_call(self, target: Uri, from_: str, policy: MediaPolicy, now: float) -> None:
+    def start_call(self, target: Uri, from_: str, policy: MediaPolicy, now: float,
+                   extra: list[tuple[str, str]] | None = None) -> None:
         h = self.host
-        self.media = MediaSession(policy, random_bytes=h.rng.randbytes)
+        self.media = MediaSession(policy)
         self.local_tag = new_tag(h.rng)
         offer = self.media.create_offer(self.direction).serialize().encode()
         request = new_request(
@@ -219,7 +259,9 @@ class InviteSession:
             contact=h.contact_for(self.account), route=h.route_for(self.account),
             user_agent=h.user_agent)
         request.headers.add("Allow", ALLOW)
-        request.headers.add("Supported", "timer")
+        request.headers.add("Supported", "100rel, timer")
+        for name, value in extra or ():
+            request.headers.add(name, value)
         request.headers.add("Content-Type", SDP)
         request.body = offer
         self.state = "calling"
@@ -272,16 +314,47 @@ class InviteSession:
             self._send_cancel(now)
         if response.status == 100:
             return
+        if "100rel" in [t.lower() for t in response.require] and not self._prack(response, now):
+            return  # a retransmission of a reliable provisional we already acknowledged
         self.state = "early"
         early = None
         if response.body and self.media is not None and _is_sdp(response):
-            early = self.media.accept_answer(parse_sdp(response.body))
-            self.negotiated = early
+            try:
+                early = self.media.accept_answer(parse_sdp(response.body))
+                self.negotiated = early
+            except SdpError as error:  # no early media then; the 200 decides the call
+                log.info("call %s: unusable early SDP: %s", self.call, error)
         self.host.emit(CallProgress(self.call, response.status, response.reason, early))
+
+    def _prack(self, response: Response, now: float) -> bool:
+        """RFC 3262 4: acknowledge a reliable provisional response with PRACK; False when
+        it repeats one already acknowledged (or is out of order)."""
+        value = response.headers.get("RSeq")
+        if value is None or not value.strip().isdigit() or self.invite is None:
+            return False
+        rseq = int(value)
+        if self.last_rseq is not None and rseq != self.last_rseq + 1:
+            return False
+        self.last_rseq = rseq
+        tag = response.to.tag
+        if self.early_dialog is None or self.early_dialog.remote_tag != tag:
+            self.early_dialog = Dialog.as_uac(self.invite, response)
+        dialog = self.early_dialog
+        h = self.host
+        prack = dialog.create_request("PRACK", local=h.local_for(self.account), rng=h.rng,
+                                      user_agent=h.user_agent)
+        prack.headers.add("RAck", f"{rseq} {self.invite.cseq.number} INVITE")
+        self._copy_auth(self.invite, prack)
+        address = h.hop(dialog.next_hop(), self.account)
+        if address is not None:
+            h.layer.start_client(prack, address, now, lambda *_: None)
+        return True
 
     def _answered(self, tx: ClientTransaction, response: Response, now: float) -> None:
         assert self.invite is not None and self.media is not None
         self.dialog = Dialog.as_uac(self.invite, response)
+        if self.early_dialog is not None and self.early_dialog.remote_tag == self.dialog.remote_tag:
+            self.dialog.local_cseq = self.early_dialog.local_cseq  # PRACKs used CSeq numbers
         self.ack = self.dialog.create_request(
             "ACK", local=self.host.local_for(self.account), rng=self.host.rng,
             cseq=self.invite.cseq.number, user_agent=self.host.user_agent)
@@ -366,8 +439,8 @@ class InviteSession:
             contact=previous.headers.get("Contact"), route=previous.headers.lines("Route"),
             user_agent=self.host.user_agent)
         for name, value in previous.headers:
-            if name in ("Allow", "Supported", "Session-Expires", "Min-SE", "Content-Type",
-                        "Authorization", "Proxy-Authorization"):
+            if name in ("Allow", "Supported", "Session-Expires", "Min-SE", "Replaces",
+                        "Referred-By", "Content-Type", "Authorization", "Proxy-Authorization"):
                 request.headers.add(name, value)
         request.body = previous.body
         return request
@@ -394,6 +467,8 @@ class InviteSession:
             request.headers.remove(name)
         request.headers.set("CSeq", f"{invite.cseq.number} CANCEL")
         self.host.layer.start_client(request, tx.address, now, lambda *_: None)
+        # 9.1: if no final response comes 64*T1 after the CANCEL, give up on the INVITE.
+        self.timers.start("cancel-timeout", now + self.host.layer.timers.b)
 
     # --- callee side ------------------------------------------------------------------------
 
@@ -404,6 +479,11 @@ class InviteSession:
         self.remote_offer = request.body if _is_sdp(request) else b""
         self.state = "early"
         tx.on_no_ack = self._no_ack
+        try:
+            self.reliable = "100rel" in [t.lower() for t in request.require]
+        except SipParseError:
+            self.reliable = False
+        self.rseq = self.host.rng.randint(1, 2**31 - 1)  # RFC 3262 3: a random start
 
     def ring(self, now: float) -> None:
         """180 Ringing: the line is ringing the phone."""
@@ -417,14 +497,66 @@ class InviteSession:
         if body:
             response.headers.add("Content-Type", SDP)
             response.body = body
+        if self.reliable:
+            if self.unacknowledged is not None:
+                return  # RFC 3262 3: one reliable provisional at a time; this one is skipped
+            self.rseq += 1
+            response.headers.add("Require", "100rel")
+            response.headers.add("RSeq", str(self.rseq))
+            self.unacknowledged = response
+            t1 = self.host.layer.timers.t1
+            self.prack_interval = t1
+            self.prack_deadline = now + 64 * t1
+            self.timers.start("prack-wait", now + t1)
         self.server_tx.respond(response, now)
+
+    def receive_prack(self, request: Request, tx: ServerTransaction, now: float) -> None:
+        """PRACK for our reliable 18x (RFC 3262 3): stop retransmitting it."""
+        pending = self.unacknowledged
+        expected = f"{self.rseq} {self.invite.cseq.number} INVITE" if self.invite else ""
+        rack = " ".join((request.headers.get("RAck") or "").split())
+        if pending is None or rack != expected:
+            tx.respond(build_response(request, 481, "Call/Transaction Does Not Exist"), now)
+            return
+        self.unacknowledged = None
+        self.timers.stop("prack-wait")
+        tx.respond(build_response(request, 200, "OK"), now)
+
+    def _prack_timer(self, now: float) -> None:
+        if self.unacknowledged is None or self.server_tx is None or self.state != "early":
+            return
+        if now >= self.prack_deadline:  # RFC 3262 3: 64*T1 without PRACK: 5xx the INVITE
+            self.unacknowledged = None
+            self.reject(504, "No PRACK", now)
+            return
+        self.host.layer.send(serialize(self.unacknowledged), self.server_tx.address)
+        self.prack_interval *= 2  # T1, doubling with no cap, like Timer A (RFC 3262 3)
+        self.timers.start("prack-wait", min(now + self.prack_interval, self.prack_deadline))
+
+    def early_media(self, policy: MediaPolicy, now: float) -> None:
+        """183 Session Progress with our SDP answer: audio flows before the 200 (a recorded
+        announcement, in-band ringback). The 200 later repeats the same answer."""
+        if self.role != "uas" or self.state != "early" or not self.remote_offer:
+            return
+        self.media = MediaSession(policy)
+        try:
+            sdp, self.negotiated = self.media.create_answer(parse_sdp(self.remote_offer))
+        except SdpError:
+            self.media = None
+            self.reject(488, "Not Acceptable Here", now)
+            return
+        self.early_answer = sdp.serialize().encode()
+        self._provisional_response(183, "Session Progress", now, self.early_answer)
 
     def answer(self, policy: MediaPolicy, now: float) -> None:
         """200 OK with our SDP answer (or offer, when the INVITE had none)."""
         if self.role != "uas" or self.state != "early" or self.server_tx is None:
             return
         assert self.invite is not None
-        self.media = MediaSession(policy, random_bytes=self.host.rng.randbytes)
+        if self.early_answer and self.negotiated is not None:
+            self._send_answer(self.early_answer, now)  # RFC 3264: the answer already given
+            return
+        self.media = MediaSession(policy)
         try:
             if self.remote_offer:
                 sdp, self.negotiated = self.media.create_answer(parse_sdp(self.remote_offer))
@@ -434,12 +566,18 @@ class InviteSession:
             status = getattr(error, "status", 488)
             self.reject(status, "Not Acceptable Here", now)
             return
+        self._send_answer(sdp.serialize().encode(), now)
+
+    def _send_answer(self, body: bytes, now: float) -> None:
+        assert self.invite is not None and self.server_tx is not None
+        self.unacknowledged = None
+        self.timers.stop("prack-wait")
         response = self._response(200, "OK")
         response.headers.add("Allow", ALLOW)
         response.headers.add("Supported", "timer")
         self._answer_session_timer(self.invite, response, now)
         response.headers.add("Content-Type", SDP)
-        response.body = sdp.serialize().encode()
+        response.body = body
         self.dialog = Dialog.as_uas(self.invite, self.local_tag, self.host.contact_for(self.account))
         self.state = "confirmed"
         self.server_tx.respond(response, now)
@@ -498,7 +636,7 @@ class InviteSession:
             self.incoming_reinvite = None
         if (self.negotiated is None or self.offer_in_ack) and self.media is not None \
                 and request.body:
-            self.offer_in_ack = False
+            reinvite, self.offer_in_ack = self.offer_in_ack, False
             try:  # we offered in the 200; the answer is in the ACK (RFC 3264, 13.2.1)
                 self.negotiated = self.media.accept_answer(parse_sdp(request.body))
             except SdpError as error:
@@ -506,7 +644,8 @@ class InviteSession:
                 self._bye(now)
                 self._end(488, "Bad SDP answer", "network")
                 return
-            self.host.emit(CallAnswered(self.call, self.negotiated))
+            event = MediaChanged if reinvite else CallAnswered
+            self.host.emit(event(self.call, self.negotiated))
 
     def _no_ack(self, tx: ServerTransaction, now: float) -> None:
         """13.3.1.4: 64*T1 of 2xx without an ACK: end the session with a BYE."""
@@ -527,6 +666,15 @@ class InviteSession:
             self._end(200, "BYE", "remote")
         elif method in ("INVITE", "UPDATE"):
             self._remote_offer(request, tx, now)
+        elif method == "REFER":
+            self._receive_refer(request, tx, now)
+        elif method == "PRACK":
+            self.receive_prack(request, tx, now)
+        elif method == "NOTIFY" and (request.headers.get("Event") or "").lower().startswith("refer"):
+            tx.respond(build_response(request, 200, "OK"), now)
+            status, reason = _sipfrag_status(request.body)
+            if status:
+                self.host.emit(TransferProgress(self.call, status, reason))
         elif method in ("OPTIONS", "INFO", "NOTIFY"):
             tx.respond(build_response(request, 200, "OK"), now)
         else:
@@ -639,6 +787,72 @@ class InviteSession:
         else:
             log.info("call %s: re-INVITE answered %d; media unchanged", self.call, response.status)
 
+    def send_dtmf(self, digit: str, duration_ms: int, now: float) -> None:
+        """A digit as SIP INFO (application/dtmf-relay), for accounts set to "info" DTMF."""
+        if self.state != "confirmed" or self.dialog is None:
+            return
+        if len(digit) != 1 or digit.upper() not in "0123456789*#ABCD":
+            raise ValueError(f"{digit!r} is not a DTMF digit")
+        h = self.host
+        request = self.dialog.create_request(
+            "INFO", local=h.local_for(self.account), rng=h.rng, user_agent=h.user_agent)
+        request.headers.add("Content-Type", "application/dtmf-relay")
+        request.body = f"Signal={digit.upper()}\r\nDuration={int(duration_ms)}\r\n".encode()
+        address = h.hop(self.dialog.next_hop(), self.account)
+        if address is not None:
+            h.layer.start_client(request, address, now, lambda *_: None)
+
+    # --- transfer (RFC 3515 REFER, RFC 3891 Replaces) ---------------------------------------
+
+    def transfer(self, target: Uri, now: float) -> None:
+        """Ask the far end to call `target` (blind transfer; attended when it has ?Replaces)."""
+        if self.state != "confirmed" or self.dialog is None:
+            return
+        h = self.host
+        request = self.dialog.create_request(
+            "REFER", local=h.local_for(self.account), rng=h.rng, user_agent=h.user_agent)
+        request.headers.add("Refer-To", f"<{target}>")
+        request.headers.add("Referred-By", f"{self.dialog.local_uri}")
+        address = h.hop(self.dialog.next_hop(), self.account)
+        if address is not None:
+            h.layer.start_client(request, address, now, self._on_refer_response)
+
+    def _on_refer_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
+        if response.status >= 300:
+            self.host.emit(TransferProgress(self.call, response.status, response.reason))
+
+    def _receive_refer(self, request: Request, tx: ServerTransaction, now: float) -> None:
+        try:
+            targets = request.name_addrs("Refer-To")
+        except SipParseError:
+            targets = []
+        if len(targets) != 1 or not isinstance(targets[0].uri, SipUri):
+            tx.respond(build_response(request, 400, "Bad Refer-To"), now)
+            return
+        uri = targets[0].uri
+        replaces = next((v for n, v in uri.headers if n.lower() == "replaces"), None)
+        target = SipUri(uri.host, uri.user, None, uri.port, uri.params.copy(), [], uri.scheme)
+        tx.respond(build_response(request, 202, "Accepted"), now)
+        self.notify_transfer(100, "Trying", now)  # RFC 3515 2.4.4: a NOTIFY at once
+        self.host.emit(TransferRequested(self.call, target, replaces,
+                                         request.headers.get("Referred-By")))
+
+    def notify_transfer(self, status: int, reason: str, now: float) -> None:
+        """Tell the transferor how our call to the transfer target went (sipfrag NOTIFY)."""
+        if self.dialog is None or self.state == "terminated":
+            return
+        h = self.host
+        request = self.dialog.create_request(
+            "NOTIFY", local=h.local_for(self.account), rng=h.rng, user_agent=h.user_agent)
+        request.headers.add("Event", "refer")
+        state = "active;expires=60" if status < 200 else "terminated;reason=noresource"
+        request.headers.add("Subscription-State", state)
+        request.headers.add("Content-Type", "message/sipfrag;version=2.0")
+        request.body = f"SIP/2.0 {status} {reason}\r\n".encode()
+        address = h.hop(self.dialog.next_hop(), self.account)
+        if address is not None:
+            h.layer.start_client(request, address, now, lambda *_: None)
+
     def hangup(self, now: float) -> None:
         """The phone hung up: BYE, CANCEL or a decline, whichever the state calls for."""
         if self.state == "confirmed":
@@ -693,6 +907,31 @@ class InviteSession:
         self.timers.clear()
         self.host.emit(CallEnded(self.call, status, reason, by))
         self.host.forget(self)
+
+
+def _sipfrag_status(body: bytes) -> tuple[int, str]:
+    """The status line of a message/sipfrag body ("SIP/2.0 180 Ringing"), or (0, "")."""
+    line = body.split(b"\r\n", 1)[0].decode("utf-8", "replace").strip()
+    parts = line.split(" ", 2)
+    if len(parts) >= 2 and parts[0].upper() == "SIP/2.0" and parts[1].isdigit() \
+            and len(parts[1]) == 3:
+        return int(parts[1]), parts[2] if len(parts) > 2 else ""
+    return 0, ""
+
+
+def parse_replaces(value: str) -> tuple[str, str, str] | None:
+    """Replaces (RFC 3891 6.1): (Call-ID, to-tag, from-tag), or None when malformed."""
+    call_id, semi, rest = value.strip().partition(";")
+    if not semi or not call_id:
+        return None
+    try:
+        params = parse_params(";" + rest)
+    except SipParseError:
+        return None
+    to_tag, from_tag = params.get("to-tag"), params.get("from-tag")
+    if to_tag is None or from_tag is None:
+        return None
+    return call_id, to_tag, from_tag
 
 
 def _is_sdp(message: Request | Response) -> bool:

@@ -409,6 +409,10 @@ class TransactionLayer:
             if best is None:
                 break
             best[2].fire(best[1], now)
+        self.purge()
+
+    def purge(self) -> None:
+        """Forget terminated transactions (their state is no longer needed)."""
         self.clients = {k: t for k, t in self.clients.items() if not t.terminated}
         self.servers = {k: t for k, t in self.servers.items() if not t.terminated}
 

@@ -97,7 +97,7 @@ def parse_host(text: str) -> str:
     if _NUMERIC_HOST_RE.fullmatch(text):
         octets = text.split(".")
         # IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT, each at most 255
-        if len(octets) != 4 or any(len(o) > 3 or int(o) > 255 for o in octets):
+        if len(octets) != 4 or any(not o or len(o) > 3 or int(o) > 255 for o in octets):
             raise SipParseError("bad IPv4 address")
     return text
 
