@@ -1,0 +1,42 @@
+"""The ATA itself: calls between the analog lines and SIP (issue 7, first slice).
+
+Design, sans-IO like the layers it binds (h11 / aioquic style):
+- `Phone` holds one `LineSetup` per FXS port (its `FxsLine`, account, RTP address, features)
+  and the device's `UserAgent`. Both are pure, so the phone calls the agent directly
+  (invite, ring, answer, reject, hangup, send_dtmf) instead of returning SIP actions; the
+  runtime's only SIP duty is to pump the agent: feed received datagrams and timers, then send
+  `agent.datagrams_to_send()` and re-arm `agent.get_timer()` after every call into the agent
+  or the phone.
+- Inputs, each with `now`: `sip_event(event, now)` for every event the runtime drains from the
+  agent; line input either as `hook`/`dtmf`/`timer` (the phone drives the `FxsLine`) or as
+  `line_event(line, event, now)` when a `LineRunner` drives it and forwards its `LineEvent`s.
+- Outputs: `PhoneAction`s in order - `DriveLine` (line commands to execute: ring, caller ID,
+  tones, linefeed), `AttachMedia` / `DetachMedia` (a call's RTP on the line's socket pair),
+  `SendDigit` (RFC 4733). Nothing here opens sockets, starts threads, sleeps or reads a clock;
+  the local time for caller ID comes from an injected `local_time`.
+
+Modules: `controller` (the Phone), `calls` (call records, dial targets), `callerid` (SIP
+identity -> CallerId), `causes` (SIP status -> tone), `setup` (per-line provisioning),
+`actions` (what the runtime executes).
+"""
+
+from .actions import AttachMedia, DetachMedia, DriveLine, PhoneAction, SendDigit
+from .callerid import caller_id
+from .calls import Call, dial_target
+from .causes import tone_for_status
+from .controller import Phone
+from .setup import LineSetup
+
+__all__ = [
+    "AttachMedia",
+    "Call",
+    "DetachMedia",
+    "DriveLine",
+    "LineSetup",
+    "Phone",
+    "PhoneAction",
+    "SendDigit",
+    "caller_id",
+    "dial_target",
+    "tone_for_status",
+]

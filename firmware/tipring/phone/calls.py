@@ -1,0 +1,38 @@
+"""The calls the phone is handling: which line, which way, how far along."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Literal
+
+from tipring.sdp import NegotiatedMedia
+
+Direction = Literal["outgoing", "incoming"]
+# outgoing: calling -> early (18x seen) -> connected; incoming: ringing -> answering -> connected
+CallState = Literal["calling", "early", "ringing", "answering", "connected"]
+DIRECT_IP_PREFIX = "*47"  # Grandstream HT80x direct IP dialling: *47 192*168*1*20
+
+
+@dataclass
+class Call:
+    call: str  # the agent's call handle (Call-ID)
+    line: int
+    direction: Direction
+    state: CallState
+    number: str = ""  # what was dialled, or the caller's number
+    emergency: bool = False
+    media: NegotiatedMedia | None = None  # what the line's RTP runs with now
+
+
+def dial_target(number: str, direct_ip: bool) -> str:
+    """The INVITE target for a dialled number: the number itself (the agent makes it
+    sip:number@domain) or, with direct IP dialling on, `sip:a.b.c.d` for `*47a*b*c*d`."""
+    if direct_ip and number.startswith(DIRECT_IP_PREFIX):
+        octets = number[len(DIRECT_IP_PREFIX):].split("*")
+        try:
+            address = ipaddress.IPv4Address(".".join(octets))
+        except ValueError:
+            return number
+        return f"sip:{address}"
+    return number
