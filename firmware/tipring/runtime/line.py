@@ -36,9 +36,10 @@ from tipring.runtime.media import MediaEvent, MediaThread
 
 log = logging.getLogger("tipring.line")
 
-# Until the phone layer has its own plan, a line accepts any digits, sent on '#' or after the
-# inter-digit timer; emergency numbers always go through.
-DEFAULT_DIAL_PLAN = "(*x.|x.)"
+# Until lines get a configurable plan, a line accepts any digits, sent on '#' or after the
+# inter-digit timer, plus Grandstream-style direct IP dialling (*47192*168*1*20); emergency
+# numbers always go through.
+DEFAULT_DIAL_PLAN = "(*47[0-9*].|*x.|x.)"
 
 
 def line_settings(config: LineConfig) -> LineSettings:
