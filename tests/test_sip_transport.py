@@ -155,3 +155,73 @@ def test_tls_verifies_the_server(certificate: tuple[Path, Path]) -> None:
             await b.close()
 
     asyncio.run(untrusted())
+
+
+class RawInbox:
+    """What a raw-mode SipTransports hands over: bytes per source, and lost flows."""
+
+    def __init__(self) -> None:
+        self.data: dict[Destination, bytearray] = {}
+        self.lost: list[Destination] = []
+        self.changed = asyncio.Event()
+
+    def __call__(self, data: object, source: Destination) -> None:
+        assert isinstance(data, bytes)
+        self.data.setdefault(source, bytearray()).extend(data)
+        self.changed.set()
+
+    def on_lost(self, destination: Destination) -> None:
+        self.lost.append(destination)
+        self.changed.set()
+
+    async def until(self, check: object, timeout: float = 5.0) -> None:
+        async def poll() -> None:
+            while not check():  # type: ignore[operator]
+                self.changed.clear()
+                await self.changed.wait()
+        await asyncio.wait_for(poll(), timeout)
+
+
+def test_raw_mode_hands_over_bytes_unparsed_and_reports_lost_flows() -> None:
+    async def main() -> None:
+        a_in, b_in = RawInbox(), RawInbox()
+        a = SipTransports(a_in, "127.0.0.1", 0, raw=True, on_lost=a_in.on_lost)
+        b = SipTransports(b_in, "127.0.0.1", 0, raw=True, on_lost=b_in.on_lost)
+        await a.start()
+        await b.start()
+        try:
+            # UDP: junk and keep-alives reach the receiver as they are (the agent judges them).
+            a.send_nowait(b"NOT SIP\r\n\r\n", Destination("127.0.0.1", b.local_port))
+            a.send_nowait(b"\r\n\r\n", Destination("127.0.0.1", b.local_port))
+            udp_source = Destination("127.0.0.1", a.local_port, "udp")
+            await b_in.until(lambda: bytes(b_in.data.get(udp_source, b"")) ==
+                             b"NOT SIP\r\n\r\n\r\n\r\n")
+            # TCP: sent before the connection exists, queued, delivered in order, unframed.
+            tcp = Destination("127.0.0.1", b.local_port, "tcp")
+            wire = REGISTER.format(n=1, t="TCP").encode()
+            a.send_nowait(wire[:30], tcp)
+            a.send_nowait(wire[30:] + b"\r\n\r\n", tcp)
+            await b_in.until(lambda: any(bytes(v) == wire + b"\r\n\r\n"
+                                         for k, v in b_in.data.items() if k.transport == "tcp"))
+            assert len(a._connections) == 1 and a._pending == {}
+            # b answers over the connection a opened (keyed by a's source address).
+            [inbound] = [k for k in b_in.data if k.transport == "tcp"]
+            b.send_nowait(b"\r\n", inbound)
+            await a_in.until(lambda: bytes(a_in.data.get(tcp, b"")) == b"\r\n")
+            # The far end closes: both sides hear the flow is gone.
+            b.close_connection(inbound)
+            await a_in.until(lambda: tcp in a_in.lost)
+            # A refused connect is a lost flow too, and frees the queue.
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                closed = Destination("127.0.0.1", probe.getsockname()[1], "tcp")
+            a.send_nowait(b"x", closed)
+            await a_in.until(lambda: closed in a_in.lost)
+            assert a._pending == {}
+        finally:
+            await a.close()
+            await b.close()
+        # b's own close is a lost flow for b's agent too; close() at the end reports nothing.
+        assert b_in.lost == [inbound]
+
+    asyncio.run(main())

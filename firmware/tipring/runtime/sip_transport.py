@@ -1,8 +1,12 @@
 """SIP transports for the sans-IO agent: UDP, TCP and TLS sockets on the asyncio loop.
 
-The agent speaks in bytes and `Destination`s; this module moves them. Datagrams arrive whole;
-stream transports go through `StreamFramer` (Content-Length framing, RFC 5626 CRLF keep-alive
-pings answered with a pong, a fatal framing error closes the connection). Connections are
+The agent speaks in bytes and `Destination`s; this module moves them. Two receiving modes:
+`raw=True` (what `SipRuntime` uses) hands every datagram and every chunk a connection delivers,
+unparsed, to the receiver with its source, because the sans-IO agent frames streams and answers
+keep-alive pings itself; the default mode parses here (datagrams whole, streams through
+`StreamFramer`: Content-Length framing, RFC 5626 CRLF pings answered with a pong, a fatal
+framing error closes the connection). `on_lost(destination)` hears of every connection that
+closed or could not be opened, so the agent can fail its transactions and flows at once. Connections are
 reused per destination and opened on demand; an inbound TCP/TLS connection is reused to reach
 the peer that opened it. Signalling is marked DSCP CS3. TLS verifies the server's certificate
 against the system CAs or a configured CA file, with SNI, and can present a client certificate.
@@ -36,7 +40,9 @@ class Destination:
     server_name: str | None = None  # TLS: the name to verify and send as SNI
 
 
-Receiver = Callable[[object, Destination], None]  # a parsed Request/Response and where from
+# A parsed Request/Response (or, with raw=True, the bytes received) and where from.
+Receiver = Callable[[object, Destination], None]
+LostHandler = Callable[[Destination], None]
 ConnectionKey = tuple[str, int, str, str | None]
 
 
@@ -67,7 +73,11 @@ class _Datagrams(asyncio.DatagramProtocol):
         self.owner = owner
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
-        self.owner._deliver_datagram(data, Destination(addr[0], addr[1], "udp"))
+        source = Destination(addr[0], addr[1], "udp")
+        if self.owner.raw:
+            self.owner._hand_over(data, source)
+        else:
+            self.owner._deliver_datagram(data, source)
 
     def error_received(self, exc: Exception) -> None:
         log.info("udp error", extra={"reason": str(exc)})
@@ -95,6 +105,9 @@ class _Stream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None and self.peer is not None
+        if self.owner.raw:
+            self.owner._hand_over(data, self.peer)
+            return
         for item in self.framer.feed(data):
             if isinstance(item, KeepAlive):
                 if item.ping:
@@ -109,10 +122,13 @@ class _Stream(asyncio.Protocol):
                 self.owner.receiver(item, self.peer)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.peer is not None and self.owner._connections.get(self.key) is self:
+        current = self.peer is not None and self.owner._connections.get(self.key) is self
+        if current:
             del self.owner._connections[self.key]
         if not self.closed.done():
             self.closed.set_result(None)
+        if current and self.peer is not None and not self.owner.closing:
+            self.owner._lost(self.peer)  # a superseded duplicate's end loses nothing
 
 
 class SipTransports:
@@ -121,8 +137,13 @@ class SipTransports:
 
     def __init__(self, receiver: Receiver, host: str = "0.0.0.0", port: int = 5060, *,
                  tls_client: ssl.SSLContext | None = None,
-                 tls_server: ssl.SSLContext | None = None) -> None:
+                 tls_server: ssl.SSLContext | None = None, raw: bool = False,
+                 on_lost: LostHandler | None = None) -> None:
         self.receiver = receiver
+        self.raw = raw
+        self.on_lost = on_lost
+        self.closing = False
+        self._pending: dict[ConnectionKey, list[bytes]] = {}  # waiting for a connection
         self.host, self.port = host, port
         self.tls_client = tls_client or ssl.create_default_context()
         self.tls_server = tls_server
@@ -148,6 +169,7 @@ class SipTransports:
                 lambda: _Stream(self, "tls"), self.host, port + 1, ssl=self.tls_server))
 
     async def close(self) -> None:
+        self.closing = True
         for server in self._servers:
             server.close()
         for stream in list(self._connections.values()):
@@ -157,6 +179,62 @@ class SipTransports:
             self._udp.close()
         for server in self._servers:
             await server.wait_closed()
+
+    def _hand_over(self, data: bytes, source: Destination) -> None:
+        try:
+            self.receiver(data, source)
+        except Exception:  # the receiver is the agent's boundary; nothing may stop the socket
+            log.exception("receiver failed on data from %s:%d", source.host, source.port)
+
+    def _lost(self, destination: Destination) -> None:
+        if self.on_lost is None:
+            return
+        try:
+            self.on_lost(destination)
+        except Exception:
+            log.exception("on_lost failed for %s:%d", destination.host, destination.port)
+
+    def close_connection(self, destination: Destination) -> None:
+        """Close the connection to `destination` (after a fatal framing error: no resync)."""
+        stream = self._connections.get(_key(destination))
+        if stream is not None and stream.transport is not None:
+            stream.transport.close()
+
+    def send_nowait(self, data: bytes, destination: Destination) -> None:
+        """Send without waiting: UDP at once; a stream over its open connection, or queued
+        while a connection is opened (in order). A failed connect calls `on_lost`."""
+        if self.closing:
+            return
+        if destination.transport == "udp":
+            assert self._udp is not None
+            self._udp.sendto(data, (destination.host, destination.port))
+            return
+        key = _key(destination)
+        stream = self._connections.get(key)
+        if stream is not None and stream.transport is not None and \
+                not stream.transport.is_closing():
+            stream.transport.write(data)
+            return
+        queued = self._pending.get(key)
+        if queued is not None:
+            queued.append(data)
+            return
+        self._pending[key] = [data]
+        asyncio.get_running_loop().create_task(self._connect_and_flush(destination))
+
+    async def _connect_and_flush(self, destination: Destination) -> None:
+        key = _key(destination)
+        try:
+            stream = await asyncio.wait_for(self._connect(destination), 10)
+        except Exception as exc:  # refused, unreachable, TLS verification, timeout
+            self._pending.pop(key, None)
+            log.info("connect failed", extra={"peer": f"{destination.host}:{destination.port}",
+                                              "reason": str(exc) or type(exc).__name__})
+            self._lost(destination)
+            return
+        for data in self._pending.pop(key, []):
+            assert stream.transport is not None
+            stream.transport.write(data)
 
     def _deliver_datagram(self, data: bytes, source: Destination) -> None:
         if data.strip(b"\r\n") == b"":

@@ -378,7 +378,9 @@ class Registration:
         """RFC 3581: a `received`/`rport` unlike our Contact means a NAT; True to re-register."""
         via = response.via[0]
         host = via.received or via.host
-        port = via.rport or self.contact_port
+        # Over TCP/TLS the rport is our connection's ephemeral source port, which nothing
+        # listens on: only the address can be a NAT's; the Contact keeps our listening port.
+        port = self.contact_port if is_reliable(self.local) else (via.rport or self.contact_port)
         if host_key(host) == host_key(self.contact_host) and port == self.contact_port:
             return False
         if via.received is None and via.rport is None:
