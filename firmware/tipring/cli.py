@@ -40,6 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--listen", help="web server address, overriding the configuration")
     run.add_argument("--port", type=_port, help="web server port, overriding the configuration")
+    run.add_argument("--sip-host", default="0.0.0.0",
+                     help="address SIP and RTP bind to (default: all)")
+    run.add_argument("--sip-port", type=_port, default=5060, help="SIP port (default 5060)")
     run.add_argument(
         "--console", metavar="SERIAL",
         help="run the management console on this serial port (e.g. /dev/serial0)",
@@ -58,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
         from tipring.runtime.app import Options, run
         from tipring.web.server import start_web
 
-        options = Options(args.config, args.board, args.listen, args.port)
+        options = Options(args.config, args.board, args.listen, args.port, args.sip_host,
+                          args.sip_port)
         services = [start_web]
         if args.console:
             from tipring.console import console_service

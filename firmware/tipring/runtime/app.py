@@ -31,6 +31,7 @@ from tipring.line.regions import profile as region_profile
 from tipring.line.signals import DialedNumber, OffHook, OnHook
 from tipring.runtime import logs
 from tipring.runtime.line import LineRunner
+from tipring.runtime.telephony import Telephony
 
 log = logging.getLogger("tipring.runtime")
 
@@ -47,6 +48,8 @@ class Options:
     board: str = "sim"
     listen: str | None = None  # overrides web.listen from the configuration
     port: int | None = None  # overrides web.port
+    sip_host: str = "0.0.0.0"  # where SIP and RTP bind (a wildcard advertises a real address)
+    sip_port: int = 5060
 
 
 class Device:
@@ -61,6 +64,7 @@ class Device:
         self.started_wall = time.time()
         self.off_hook: dict[int, bool] = {}
         self.lines: dict[int, LineRunner] = {}
+        self.telephony: Telephony | None = None
         self.recent_logs = RecentLogs(RECENT_LOG_LINES)
         self._save_lock = asyncio.Lock()
         self._changes = 0  # bumped on anything a live status view should redraw for
@@ -107,14 +111,36 @@ class Device:
         if isinstance(event, OffHook | OnHook):
             self.off_hook[index] = isinstance(event, OffHook)
             log.info("hook", extra={"line": index, "state": "off" if self.off_hook[index] else "on"})
-        elif isinstance(event, DialedNumber):
-            # Until the phone layer places calls, a dialled number gets what an ATA with no
-            # service gives: reorder tone.
+        if isinstance(event, DialedNumber):
             log.info("dialled", extra={"line": index, "number": event.number,
                                        "emergency": event.emergency})
+        if self.telephony is not None:
+            self.telephony.line_event(index, event)
+        elif isinstance(event, DialedNumber):
+            # No account anywhere, so no SIP: what an ATA with no service gives, reorder tone.
             runner = self.lines[index]
             runner.apply(runner.line.play("congestion", runner.clock()))
         self.notify_changed()
+
+    async def start_telephony(self) -> None:
+        """Register the accounts and let the lines place and take calls (needs an account)."""
+        config = self.config
+        if not any(a.enabled and a.user for a in config.accounts):
+            return
+        telephony = Telephony(config, self.lines, sip_host=self.options.sip_host,
+                              sip_port=self.options.sip_port, on_change=self.notify_changed)
+        try:
+            await telephony.start()
+        except OSError as exc:
+            log.error("SIP cannot start", extra={"reason": str(exc)})
+            await telephony.stop(deadline=0.0)
+            return
+        self.telephony = telephony
+
+    async def stop_telephony(self, deadline: float = 0.8) -> None:
+        telephony, self.telephony = self.telephony, None
+        if telephony is not None:
+            await telephony.stop(deadline=deadline)
 
     def notify_changed(self) -> None:
         """Wake live views (server-sent events); call on the loop thread."""
@@ -152,6 +178,9 @@ class Device:
             self.loaded = LoadResult(canonical, "file", [])
         logging.getLogger("tipring").setLevel(canonical.device.log_level.upper())
         log.info("configuration applied", extra={"path": str(self.options.config_path)})
+        if self.board is not None:  # accounts or lines may have changed: take them up
+            await self.stop_telephony()
+            await self.start_telephony()
         self.notify_changed()
         return canonical
 
@@ -159,6 +188,15 @@ class Device:
     def config(self) -> Config:
         assert self.loaded is not None, "Device.start() not called"
         return self.loaded.config
+
+    def _registration(self, account: str) -> str:
+        if not account:
+            return "no account"
+        if self.telephony is not None:
+            words = self.telephony.registration(account)
+            if words is not None:
+                return words
+        return "not registered (account disabled or incomplete)"
 
     def close(self) -> None:
         logging.getLogger("tipring").removeHandler(self.recent_logs)
@@ -186,9 +224,7 @@ class Device:
                     "state": (self.lines[port.index].line.state.value
                               if port.index in self.lines else None),
                     "account": (line_cfg.account or None) if line_cfg else None,
-                    # No SIP stack yet: say so rather than invent a state.
-                    "registration": ("no account" if not (line_cfg and line_cfg.account)
-                                     else "not available yet (the SIP stack is not built)"),
+                    "registration": self._registration(line_cfg.account if line_cfg else ""),
                 })
         return {
             "firmware": {"name": "TipRing", "version": tipring.__version__},
@@ -292,6 +328,7 @@ async def serve(options: Options, services: Sequence[Service] = ()) -> int:
     stoppers: list[Stopper] = []
     try:
         device.start()
+        await device.start_telephony()
         for service in services:
             stoppers.append(await service(device))
     except (HardwareError, OSError) as exc:
@@ -309,6 +346,7 @@ async def serve(options: Options, services: Sequence[Service] = ()) -> int:
 async def _shutdown(device: Device, stoppers: list[Stopper]) -> None:
     try:
         async with asyncio.timeout(STOP_BUDGET_S):
+            await device.stop_telephony()  # un-REGISTER, within the budget
             for stopper in reversed(stoppers):
                 await stopper()
     except TimeoutError:

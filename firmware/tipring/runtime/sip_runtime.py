@@ -266,28 +266,31 @@ class SipRuntime:
         self._pump()
 
     def _pump(self) -> None:
-        """Send everything queued, hand every event over, keep one timer armed."""
+        """Send everything queued, hand every event over, keep one timer armed. An event handler
+        (the phone) may call the agent and queue more, so this goes round until both are empty."""
         agent = self.agent
         if agent is None:
             return
-        for _ in range(100):  # sending may fail synchronously and queue more (bounded)
+        for _ in range(100):  # bounded: sending may fail synchronously and queue more
             outgoing = agent.datagrams_to_send()
-            if not outgoing:
-                break
             for data, (host, port, transport) in outgoing:
                 self._send(data, (host, port, transport))
-        while (event := agent.next_event()) is not None:
-            if isinstance(event, Registered):
-                self._registered.add(event.account)
-            elif isinstance(event, Unregistered):
-                self._registered.discard(event.account)
-                if self._unregistered is not None:
-                    self._unregistered.set()
-            if self.on_event is not None:
-                try:
-                    self.on_event(event)
-                except Exception:  # the phone layer's bug must not stop signalling
-                    log.exception("event handler failed on %s", type(event).__name__)
+            handled = False
+            while (event := agent.next_event()) is not None:
+                handled = True
+                if isinstance(event, Registered):
+                    self._registered.add(event.account)
+                elif isinstance(event, Unregistered):
+                    self._registered.discard(event.account)
+                    if self._unregistered is not None:
+                        self._unregistered.set()
+                if self.on_event is not None:
+                    try:
+                        self.on_event(event)
+                    except Exception:  # the phone layer's bug must not stop signalling
+                        log.exception("event handler failed on %s", type(event).__name__)
+            if not outgoing and not handled:
+                break
         self._arm()
 
     def _send(self, data: bytes, address: Address) -> None:

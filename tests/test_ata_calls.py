@@ -1,0 +1,158 @@
+"""The whole ATA on the sim board against real peers: the device registers with Kamailio, the
+virtual phone lifts and dials, baresip (the far end, sending a 440 Hz tone) answers, audio
+flows both ways, and hanging up ends the call; and the other way round, baresip calls, the
+phone rings, lifts, and talks.
+
+Everything runs in one process: `Device` as `tipring run` builds it, on the real clock."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import math
+import time
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from peers.baresip import Baresip
+from peers.kamailio import Kamailio
+from peers.ports import free_port
+from tipring.config import ConfigStore, config_from_dict, config_to_dict, default_config
+from tipring.hal.sim import VirtualHandset
+from tipring.runtime.app import Device, Options
+
+pytest_plugins = ["peers.fixtures"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(60)]
+
+
+def goertzel_power(samples: array.array, freq: float) -> float:
+    k = 2 * math.cos(2 * math.pi * freq / 8000)
+    s1 = s2 = 0.0
+    for x in samples:
+        s1, s2 = x + k * s1 - s2, s1
+    return (s1 * s1 + s2 * s2 - k * s1 * s2) / max(len(samples), 1) ** 2
+
+
+def hears(samples: array.array, freq: float) -> bool:
+    """Whether `freq` dominates the louder part of the audio."""
+    window = samples[-4000:]
+    return len(window) > 800 and goertzel_power(window, freq) > 20 * goertzel_power(window, 1700)
+
+
+def config_file(tmp_path: Path, proxy: Kamailio) -> Path:
+    raw = config_to_dict(default_config(), reveal_secrets=True)
+    raw["accounts"] = [{"id": "main", "user": "1001", "password": "secret1001",
+                        "domain": "tipring.test", "registrar": proxy.hostport, "expires": 300,
+                        "keepalive_s": 0}]
+    raw["lines"][0]["account"] = "main"
+    raw["web"]["port"] = free_port("127.0.0.1")
+    path = tmp_path / "config.toml"
+    ConfigStore(path).save(config_from_dict(raw))
+    return path
+
+
+async def until(check: Callable[[], Any], deadline_s: float, what: str) -> Any:
+    end = time.monotonic() + deadline_s
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > end:
+            raise AssertionError(f"{what}: not within {deadline_s} s")
+        await asyncio.sleep(0.05)
+
+
+async def running_device(path: Path) -> Device:
+    device = Device(Options(path, "sim", sip_host="127.0.0.1", sip_port=free_port("127.0.0.1")))
+    device.start()
+    await device.start_telephony()
+    await until(lambda: device.status()["lines"][0]["registration"].startswith("registered"),
+                5, "registered")
+    return device
+
+
+def test_the_phone_calls_out_and_talks(tmp_path: Path, kamailio: Kamailio,
+                                       baresip_factory: Callable[..., Baresip]) -> None:
+    far = baresip_factory(kamailio.aor("1002"), password="secret1002", answer_mode="auto")
+    path = config_file(tmp_path, kamailio)
+
+    async def main() -> None:
+        device = await running_device(path)
+        phone: VirtualHandset = device.board.handsets[0]  # type: ignore[union-attr]
+        try:
+            phone.lift()
+            await until(lambda: device.status()["lines"][0]["state"] == "dial-tone", 2,
+                        "dial tone")
+            phone.dial_dtmf("1002#")
+            await asyncio.to_thread(far.wait_event, "CALL_ESTABLISHED", 10)
+            await until(lambda: device.status()["lines"][0]["state"] == "connected", 5,
+                        "connected")
+            phone.speak(array.array("h", (int(6000 * math.sin(2 * math.pi * 1000 * n / 8000))
+                                          for n in range(8000 * 3))))
+            heard = array.array("h")
+
+            def far_end_heard() -> bool:
+                heard[:] = array.array("h")
+                heard.frombytes(phone.heard())
+                return hears(heard, 440.0)
+
+            await until(far_end_heard, 5, "the far end's 440 Hz tone on our handset")
+            await asyncio.sleep(1.5)
+            phone.hang_up()
+            await asyncio.to_thread(far.wait_event, "CALL_CLOSED", 5)
+        finally:
+            await device.stop_telephony()
+            device.close()
+
+    asyncio.run(asyncio.wait_for(main(), 45))
+    received = far.recordings()["dec"]
+    assert received, "baresip recorded nothing it received"
+    with wave.open(str(received[-1])) as w:
+        rate, channels = w.getframerate(), w.getnchannels()
+        data = array.array("h", w.readframes(w.getnframes()))
+    mono = data[::channels]
+    step = max(1, rate // 8000)
+    audio = array.array("h", mono[::step])  # near enough to 8 kHz to find a 1 kHz tone
+    assert hears(audio[: len(audio) - 8000], 1000.0) or any(
+        goertzel_power(audio[i : i + 800], 1000.0) > 20 * goertzel_power(audio[i : i + 800], 1700)
+        and goertzel_power(audio[i : i + 800], 1000.0) > 1e5
+        for i in range(0, len(audio) - 800, 800)), "the far end never heard our 1 kHz tone"
+
+
+def test_a_call_in_rings_the_phone_and_is_answered(
+        tmp_path: Path, kamailio: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
+    far = baresip_factory(kamailio.aor("1002"), password="secret1002")
+    path = config_file(tmp_path, kamailio)
+
+    async def main() -> None:
+        device = await running_device(path)
+        phone: VirtualHandset = device.board.handsets[0]  # type: ignore[union-attr]
+        try:
+            await asyncio.to_thread(far.dial, kamailio.aor("1001"))
+            await until(lambda: phone.ring_bursts, 10, "the phone ringing")
+            assert device.status()["lines"][0]["state"] == "ringing"
+            phone.lift()
+            await asyncio.to_thread(far.wait_event, "CALL_ESTABLISHED", 5)
+            await until(lambda: device.status()["lines"][0]["state"] == "connected", 5,
+                        "connected")
+            heard = array.array("h")
+
+            def tone() -> bool:
+                heard[:] = array.array("h")
+                heard.frombytes(phone.heard())
+                return hears(heard, 440.0)
+
+            await until(tone, 5, "the caller's 440 Hz tone")
+            await asyncio.to_thread(far.hangup)
+            await until(lambda: device.status()["lines"][0]["state"] != "connected", 5,
+                        "the line told of the hang-up")
+        finally:
+            await device.stop_telephony()
+            device.close()
+
+    asyncio.run(asyncio.wait_for(main(), 45))
