@@ -49,7 +49,8 @@ class RecordingAgent:
         return call
 
     def __getattr__(self, name):
-        if name in ("ring", "answer", "reject", "hangup", "send_dtmf", "cancel"):
+        if name in ("ring", "answer", "reject", "hangup", "send_dtmf", "cancel", "hold",
+                    "resume"):
             return lambda *args: self.requests.append((name, *args))
         raise AttributeError(name)
 

@@ -14,6 +14,12 @@ Design, sans-IO like the layers it binds (h11 / aioquic style):
   tones, linefeed), `AttachMedia` / `DetachMedia` (a call's RTP on the line's socket pair),
   `SendDigit` (RFC 4733). Nothing here opens sockets, starts threads, sleeps or reads a clock;
   the local time for caller ID comes from an injected `local_time`.
+- Call waiting (`LineSetup.call_waiting`): a second call during a talking call gets 180 and the
+  line's call-waiting signal (`FxsLine.call_waiting`: tone, CAS, ACK, off-hook FSK); a hook
+  flash holds the talking call (re-INVITE a=sendonly) and answers the waiting one, further
+  flashes swap (hold one, resume the other). Only the talking call's stream is on the line. The
+  talking party leaving keeps the other call; the subscriber hanging up with a call held or
+  waiting rings the phone back with that caller's ID, and lifting resumes or answers it.
 
 Modules: `controller` (the Phone), `calls` (call records, dial targets), `callerid` (SIP
 identity -> CallerId), `causes` (SIP status -> tone), `setup` (per-line provisioning),

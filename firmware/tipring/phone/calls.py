@@ -6,11 +6,14 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
+from tipring.media.dsp import CallerId
 from tipring.sdp import NegotiatedMedia
 
 Direction = Literal["outgoing", "incoming"]
-# outgoing: calling -> early (18x seen) -> connected; incoming: ringing -> answering -> connected
-CallState = Literal["calling", "early", "ringing", "answering", "connected"]
+# outgoing: calling -> early (18x seen) -> connected; incoming: ringing -> answering -> connected,
+# or, arriving during a call with call waiting on: waiting -> answering (flash) -> connected,
+# or waiting -> ringing (the subscriber hung up on the other call).
+CallState = Literal["calling", "early", "ringing", "waiting", "answering", "connected"]
 DIRECT_IP_PREFIX = "*47"  # Grandstream HT80x direct IP dialling: *47 192*168*1*20
 
 
@@ -23,6 +26,10 @@ class Call:
     number: str = ""  # what was dialled, or the caller's number
     emergency: bool = False
     media: NegotiatedMedia | None = None  # what the line's RTP runs with now
+    caller: CallerId | None = None  # what the line showed for an incoming call
+    alert_info: str | None = None  # the incoming call's Alert-Info (distinctive ring)
+    held: bool = False  # on hold (we sent a=sendonly); its media is off the line
+    recalling: bool = False  # held, and the line rings to give it back to the subscriber
 
 
 def dial_target(number: str, direct_ip: bool) -> str:

@@ -5,19 +5,26 @@ are made on the `UserAgent` directly (it is as pure as this class). Line events 
 ways: the phone drives each `FxsLine` itself (`hook`, `dtmf`, `timer`), or a runner that already
 drives it passes the `LineEvent`s it produced to `line_event`. Either way, the line commands the
 phone's own requests produce (ringing, tones, answer supervision) come back as `DriveLine`.
+
+A line has at most two calls (call waiting): the talking one, and one waiting or held. A call
+on hold keeps its record (`Call.held`) but not the line's stream; its hold answer
+(`MediaChanged`) is noted, not attached.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 from collections.abc import Callable, Mapping
 
 from tipring.line.fxs import FxsLine, LineState
+from tipring.media.dsp import CallerId
 from tipring.line.signals import (
     Answered,
     DialedNumber,
     Digit,
+    Flash,
     LineCommand,
     LineEvent,
     LineOutput,
@@ -56,6 +63,15 @@ class Phone:
     def call_on(self, line: int) -> Call | None:
         return next((c for c in self.calls.values() if c.line == line), None)
 
+    def calls_on(self, line: int) -> list[Call]:
+        """The line's calls, oldest first: one, or two with call waiting."""
+        return [c for c in self.calls.values() if c.line == line]
+
+    def talking_on(self, line: int) -> Call | None:
+        """The call the subscriber is in (not held, not waiting, not ringing)."""
+        return next((c for c in self.calls_on(line)
+                     if not c.held and c.state not in ("waiting", "ringing")), None)
+
     # --- the phone drives the lines ---------------------------------------------------------
 
     def hook(self, line: int, off_hook: bool, at: float) -> list[PhoneAction]:
@@ -86,7 +102,9 @@ class Phone:
             return self._hung_up(line, now)
         if isinstance(event, Digit):
             return self._digit(line, event, now)
-        return []  # OffHook (the line gives dial tone), DialInvalid/DialBarred (reorder), Flash
+        if isinstance(event, Flash):
+            return self._flash(line, now)
+        return []  # OffHook (the line gives dial tone), DialInvalid/DialBarred (reorder)
 
     def _dialled(self, line: int, event: DialedNumber, now: float) -> list[PhoneAction]:
         setup = self.lines[line]
@@ -109,25 +127,90 @@ class Phone:
         return []
 
     def _answer(self, line: int, now: float) -> list[PhoneAction]:
-        call = self.call_on(line)
-        if call is None or call.direction != "incoming" or call.state != "ringing":
+        calls = self.calls_on(line)
+        call = next((c for c in calls if c.direction == "incoming" and c.state == "ringing"),
+                    None)
+        if call is not None:
+            self._take_up(call, now)
             return []
-        call.state = "answering"
-        if call.call in self.agent.sessions:  # else a CANCEL crossed the pick-up: CallEnded next
-            self.agent.answer(call.call, self.lines[line].policy(), now)  # CallAnswered follows
+        recalled = next((c for c in calls if c.recalling), None)
+        if recalled is not None:  # the phone rang to give back a held call: lifting resumes it
+            return self._resume(recalled, now)
         return []
 
+    def _take_up(self, call: Call, now: float) -> None:
+        call.state = "answering"
+        if call.call in self.agent.sessions:  # else a CANCEL crossed the pick-up: CallEnded next
+            self.agent.answer(call.call, self.lines[call.line].policy(), now)  # CallAnswered next
+
     def _hung_up(self, line: int, now: float) -> list[PhoneAction]:
-        call = self.call_on(line)
-        if call is None:
-            return []
-        del self.calls[call.call]
+        calls = self.calls_on(line)
+        out: list[PhoneAction] = []
+        for call in calls:
+            if call.held or call.state == "waiting":
+                continue
+            del self.calls[call.call]
+            if call.call in self.agent.sessions:
+                self.agent.hangup(call.call, now)  # BYE, or CANCEL before an answer
+            if call.media is not None:
+                out.append(DetachMedia(line, call.call))
+        left = next((c for c in calls if c.held or c.state == "waiting"), None)
+        if left is not None:
+            out += self._ring_back(left, now)
+        return out
+
+    def _ring_back(self, call: Call, now: float) -> list[PhoneAction]:
+        """The subscriber hung up with a call on hold or waiting: ring to hand it over."""
+        if call.held:
+            call.recalling = True
+        else:
+            call.state = "ringing"  # still unanswered: lifting answers it as any incoming call
+        log.info("line %d: ringing back for %s call %s", call.line,
+                 "held" if call.held else "waiting", call.call)
+        when = self.local_time() if self.local_time is not None else None
+        cid = call.caller or CallerId(number=call.number or None, when=when)
+        cid = dataclasses.replace(cid, when=when)
+        fxs = self.lines[call.line].fxs
+        cadence = fxs.profile.ring_for(call.alert_info).cadence
+        return self._fxs(call.line, lambda f: f.ring(cid, cadence, now), now)
+
+    def _flash(self, line: int, now: float) -> list[PhoneAction]:
+        """Hook flash: take the waiting call (the talking one goes on hold), or swap between
+        the talking and the held call, or take back the held one when alone with it."""
+        calls = self.calls_on(line)
+        waiting = next((c for c in calls if c.state == "waiting"), None)
+        held = next((c for c in calls if c.held), None)
+        talking = self.talking_on(line)
+        if waiting is None and held is None:
+            return []  # a flash in a single call: no feature for it yet
+        out: list[PhoneAction] = []
+        if talking is not None:
+            if talking.state != "connected":
+                return []  # the other call is not up yet: nothing to swap to
+            out += self._hold(talking, now)
+        if waiting is not None:
+            log.info("line %d: flash answers waiting call %s", line, waiting.call)
+            self._take_up(waiting, now)
+            return out
+        assert held is not None
+        return out + self._resume(held, now)
+
+    def _hold(self, call: Call, now: float) -> list[PhoneAction]:
+        call.held = True
         if call.call in self.agent.sessions:
-            self.agent.hangup(call.call, now)  # BYE, or CANCEL before an answer
-        return [DetachMedia(line, call.call)] if call.media is not None else []
+            self.agent.hold(call.call, now)  # re-INVITE a=sendonly; MediaChanged follows
+        return [DetachMedia(call.line, call.call)] if call.media is not None else []
+
+    def _resume(self, call: Call, now: float) -> list[PhoneAction]:
+        """Off hold: re-INVITE a=sendrecv; the media is attached as it is now and again when
+        the far end's answer (MediaChanged) says how it flows."""
+        call.held = call.recalling = False
+        if call.call in self.agent.sessions:
+            self.agent.resume(call.call, now)
+        return [self._attach(call, early=False)] if call.media is not None else []
 
     def _digit(self, line: int, event: Digit, now: float) -> list[PhoneAction]:
-        call = self.call_on(line)
+        call = self.talking_on(line)
         if call is None or call.media is None:
             return []
         setup = self.lines[line]
@@ -152,6 +235,8 @@ class Phone:
             return self._answered(call, event, now)
         if isinstance(event, MediaChanged):
             call.media = event.media
+            if call.held:
+                return []  # the hold's answer: its stream stays off the line
             return [self._attach(call, early=False)]
         if isinstance(event, CallEnded):
             return self._ended(call, event, now)
@@ -165,24 +250,48 @@ class Phone:
             return []
         free = [i for i in mine if not self.lines[i].do_not_disturb and self.call_on(i) is None
                 and self.lines[i].fxs.state is LineState.IDLE]
+        when = self.local_time() if self.local_time is not None else None
+        cid = caller_id(event.caller, event.asserted_identity, event.privacy, when)
         if not free:
-            # Off hook (call waiting is not built yet) or do-not-disturb on every line.
+            waiting = next((i for i in mine if self._can_wait(i)), None)
+            if waiting is not None:
+                return self._call_waiting(waiting, event, cid, now)
+            # Off hook, in a call without call waiting (or with a call already waiting or
+            # held), or do-not-disturb on every line.
             log.info("call for account %s refused 486: lines busy or do-not-disturb",
                      event.account)
             self.agent.reject(event.call, 486, "Busy Here", now)
             return []
         line = free[0]
         fxs = self.lines[line].fxs
-        when = self.local_time() if self.local_time is not None else None
-        cid = caller_id(event.caller, event.asserted_identity, event.privacy, when)
         ring = fxs.profile.ring_for(event.alert_info)
         out = self._fxs(line, lambda f: f.ring(cid, ring.cadence, now), now)
         if fxs.state is not LineState.RINGING:
             self.agent.reject(event.call, 486, "Busy Here", now)
             return out
-        self.calls[event.call] = Call(event.call, line, "incoming", "ringing", cid.number or "")
+        self.calls[event.call] = Call(event.call, line, "incoming", "ringing", cid.number or "",
+                                      caller=cid, alert_info=event.alert_info)
         self.agent.ring(event.call, now)
         return out
+
+    def _can_wait(self, line: int) -> bool:
+        """Call waiting applies: on for the line, which is in exactly one call, talking."""
+        setup = self.lines[line]
+        if not setup.call_waiting or setup.do_not_disturb:
+            return False
+        calls = self.calls_on(line)
+        return (len(calls) == 1 and calls[0].state == "connected" and not calls[0].held
+                and setup.fxs.state is LineState.CONNECTED)
+
+    def _call_waiting(self, line: int, event: IncomingCall, cid: CallerId,
+                      now: float) -> list[PhoneAction]:
+        """A second call during a call: 180 to the caller, the call-waiting signal (tone, CAS,
+        off-hook caller ID after the phone's ACK) to the subscriber; a flash takes it."""
+        log.info("line %d: call waiting %s", line, event.call)
+        self.calls[event.call] = Call(event.call, line, "incoming", "waiting", cid.number or "",
+                                      caller=cid, alert_info=event.alert_info)
+        self.agent.ring(event.call, now)
+        return self._fxs(line, lambda f: f.call_waiting(cid, now), now)
 
     def _progress(self, call: Call, event: CallProgress, now: float) -> list[PhoneAction]:
         if call.direction != "outgoing" or call.state not in ("calling", "early"):
@@ -212,9 +321,21 @@ class Phone:
         log.info("line %d: call ended %d %s (%s)", call.line, event.status, event.reason,
                  event.by)
         out: list[PhoneAction] = []
-        if call.media is not None:
+        if call.media is not None and not call.held:
             out.append(DetachMedia(call.line, call.call))
-        if call.state == "ringing":
+        others = self.calls_on(call.line)
+        if call.state == "waiting":  # the waiting caller gave up: no more call-waiting signal
+            return out + self._fxs(call.line, lambda f: f.stop_call_waiting(now), now)
+        if call.held and not call.recalling:
+            if others:
+                return out  # the held party left; the subscriber talks on undisturbed
+            return out + self._fxs(call.line, lambda f: f.far_end_disconnected(now), now)
+        if call.state == "ringing" or call.recalling:
+            return out + self._fxs(call.line, lambda f: f.stop_ring(now), now)
+        if others and call.state in ("answering", "connected"):
+            # The talking party left with another call held or waiting: that call stays (a
+            # flash takes it, hanging up rings it back); the line stays in its call.
+            return out
             return out + self._fxs(call.line, lambda f: f.stop_ring(now), now)
         if call.state in ("answering", "connected"):
             return out + self._fxs(call.line, lambda f: f.far_end_disconnected(now), now)

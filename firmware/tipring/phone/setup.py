@@ -16,7 +16,9 @@ class LineSetup:
 
     `account` is the agent's account id ("" = no service: calls out get a failure tone, calls in
     cannot arrive). `rtp` is the address and even port of the line's RTP socket pair, opened by
-    the runtime for the life of the line (one call at a time per line in this version).
+    the runtime for the life of the line. With call waiting a line holds two calls, but only
+    the one talking has its stream attached; the held one was told a=sendonly, so its far end
+    sends nothing to the shared socket pair.
     """
 
     fxs: FxsLine
@@ -28,7 +30,7 @@ class LineSetup:
     ptime: int = 20
     direct_ip: bool = False  # `*47` + IP with `*` for dots calls that address (Grandstream)
     do_not_disturb: bool = False  # incoming calls get 486; emergency calls out are unaffected
-    call_waiting: bool = False  # not built yet: a second call is refused 486 either way
+    call_waiting: bool = False  # a second call during a call waits (tone, CAS, FSK); else 486
     digit_ms: int = 100  # how long an in-call digit is signalled
 
     def policy(self) -> MediaPolicy:
