@@ -60,6 +60,7 @@ class LineConfig:
     flash_min_ms: int = setting(100, rules.between(*FLASH_MS))
     flash_max_ms: int = setting(1100, rules.between(*FLASH_MS))  # longer on-hook = hang-up
     caller_id: CallerIdStandard = "region"
+    call_waiting: bool = True  # a second call waits (tone, CAS, caller ID); off = it gets busy
 
     def cross_check(self, at: str, report: Report) -> None:
         low, high = key_path(at, "flash_min_ms"), key_path(at, "flash_max_ms")
