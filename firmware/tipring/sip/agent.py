@@ -15,8 +15,8 @@ logged at most once a minute per source. `allow_sip_from="any"` opens it.
 
 Commands (all take `now`): accounts - `add_account`, `register`, `unregister`,
 `subscribe_mailbox`, `shutdown`; calls (a call is its Call-ID string) - `invite` (returns
-the call), `ring`, `early_media`, `answer`, `reject`, `cancel`, `hangup`, `hold`, `resume`,
-`send_dtmf`, `transfer`, `notify_transfer`; transport - `transport_failed`,
+the call), `ring`, `early_media`, `answer`, `reject`, `redirect`, `cancel`, `hangup`,
+`hold`, `resume`, `send_dtmf`, `transfer`, `notify_transfer`; transport - `transport_failed`,
 `learn_addresses`. Events: `Registered`, `RegistrationFailed`, `Unregistered`,
 `MessageWaiting` (registration.py); `IncomingCall`, `CallProgress`, `CallAnswered`,
 `MediaChanged`, `CallEnded`, `TransferRequested`, `TransferProgress` (session.py);
@@ -35,7 +35,7 @@ from tipring.sdp import MediaPolicy
 from .auth import DigestClient
 from .dialog import ALLOW, ALLOW_METHODS, address_of, new_call_id
 from .framing import FramingError, KeepAlive, StreamFramer
-from .grammar import SipParseError, split_commas
+from .grammar import SipParseError, is_token, split_commas
 from .message import Request, Response, build_response, parse_message
 from .registration import (
     MailboxSubscription,
@@ -52,6 +52,10 @@ from .uri import SipUri, Uri, host_key, parse_uri
 from .validate import UasPolicy, check_request, check_response, response_to_error
 
 log = logging.getLogger(__name__)
+
+# RFC 3261 21.3's reason phrases for the redirections `UserAgent.redirect` sends.
+REDIRECT_REASONS = {300: "Multiple Choices", 301: "Moved Permanently", 302: "Moved Temporarily",
+                    305: "Use Proxy", 380: "Alternative Service"}
 
 # What the agent answers: RFC 4028 session timers are supported (a Require: timer is fine).
 ATA_UAS_POLICY = UasPolicy(allowed_methods=ALLOW_METHODS,
@@ -299,6 +303,28 @@ class UserAgent:
 
     def reject(self, call: str, status: int, reason: str, now: float) -> None:
         self._session(call).reject(status, reason, now)
+
+    def redirect(self, call: str, targets: list[str | Uri], now: float, status: int = 302,
+                 reason: str | None = None, *, diversion: str | None = None) -> None:
+        """Answer an incoming call that has not been answered with a 3xx whose Contacts are
+        `targets` (URIs, or users/numbers at the account's domain, as for `invite`): call
+        forwarding on busy or no answer, done by the caller or its proxy. `diversion` (an RFC
+        5806 reason token such as "user-busy" or "no-answer") adds a Diversion header.
+        Raises ValueError for a status outside 300-399, no targets, a target that does not
+        parse or a reason that is not a token; nothing is sent then."""
+        if not 300 <= status <= 399:
+            raise ValueError(f"a redirect is a 3xx, not {status}")
+        if not targets:
+            raise ValueError("a redirect needs at least one target")
+        if diversion is not None and not is_token(diversion):
+            raise ValueError(f"{diversion!r} is not a Diversion reason token")
+        session = self._session(call)
+        try:
+            uris = [self._target(session.account, target) for target in targets]
+        except SipParseError as error:
+            raise ValueError(f"bad redirect target: {error}") from None
+        text = reason if reason is not None else REDIRECT_REASONS.get(status, "Redirected")
+        session.redirect(uris, status, text, now, diversion=diversion)
 
     def cancel(self, call: str, now: float) -> None:
         self._session(call).cancel(now)

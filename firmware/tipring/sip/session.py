@@ -385,6 +385,8 @@ class InviteSession:
         contacts = sorted(response.contacts, key=lambda c: -(c.q if c.q is not None else 1.0))
         if not contacts or self.redirects >= MAX_REDIRECTS or self.invite is None:
             return False
+        if self.cancelled:  # a 3xx that crossed our CANCEL: following it would ring a ghost
+            return False
         self.redirects += 1
         request = self._next_invite(self.invite)
         request.uri = contacts[0].uri
@@ -611,6 +613,25 @@ class InviteSession:
         if self.role != "uas" or self.state != "early" or self.server_tx is None:
             return
         self.server_tx.respond(self._response(status, reason), now)
+        self._end(status, reason, "local")
+
+    def redirect(self, targets: list[Uri], status: int, reason: str, now: float, *,
+                 diversion: str | None = None) -> None:
+        """A 3xx naming where the caller should try instead (call forwarding done by the
+        phone, RFC 3261 8.3 and 21.3): one Contact per target, in the order given; with more
+        than one, q-values say that order too (a caller sorts by q, 16.6 / 8.1.3.4).
+        `diversion` adds RFC 5806 Diversion (e.g. "no-answer", "user-busy") naming us as the
+        diverting party, which PBXs read to show why the call moved."""
+        if self.role != "uas" or self.state != "early" or self.server_tx is None:
+            return
+        assert self.invite is not None
+        response = self._response(status, reason)
+        for i, target in enumerate(targets):
+            q = f";q={max(0.0, 1.0 - i / 10):.1f}" if len(targets) > 1 else ""
+            response.headers.add("Contact", f"<{target}>{q}")
+        if diversion is not None:  # the address the caller dialled: To, not our Contact
+            response.headers.add("Diversion", f"<{self.invite.to.uri}>;reason={diversion};counter=1")
+        self.server_tx.respond(response, now)
         self._end(status, reason, "local")
 
     def _response(self, status: int, reason: str) -> Response:
