@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import array
 import asyncio
+import json
 import math
 import time
 import wave
@@ -24,6 +25,7 @@ from peers.ports import free_port
 from tipring.config import ConfigStore, config_from_dict, config_to_dict, default_config
 from tipring.hal.sim import VirtualHandset
 from tipring.runtime.app import Device, Options
+from tipring.runtime.calllog import CallLog
 
 pytest_plugins = ["peers.fixtures"]
 
@@ -148,11 +150,103 @@ def test_a_call_in_rings_the_phone_and_is_answered(
                 return hears(heard, 440.0)
 
             await until(tone, 5, "the caller's 440 Hz tone")
+            call = device.status()["lines"][0]["call"]
+            assert call["direction"] == "incoming" and call["number"] == "1002"
             await asyncio.to_thread(far.hangup)
             await until(lambda: device.status()["lines"][0]["state"] != "connected", 5,
                         "the line told of the hang-up")
+            [logged] = await until(lambda: list(device.call_log.entries), 5, "call logged")
+            assert (logged.direction, logged.number, logged.outcome) == (
+                "incoming", "1002", "answered")
+            assert logged.reason == "hung up by the far end"
         finally:
             await device.stop_telephony()
             device.close()
+
+    asyncio.run(asyncio.wait_for(main(), 45))
+
+
+def test_a_call_shows_live_rtp_statistics_and_lands_in_the_call_log(
+        tmp_path: Path, kamailio: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
+    """Issue 8 through the web API: while the call is up /api/v1/status carries its RTP
+    figures (packets really received from baresip); after it, /api/v1/calls has one entry."""
+    from aiohttp.test_utils import TestClient, TestServer
+    from test_web_support import PASSWORD, setup_done
+
+    from tipring.web.server import make_app
+
+    far = baresip_factory(kamailio.aor("1002"), password="secret1002", answer_mode="auto")
+    path = config_file(tmp_path, kamailio)
+
+    async def main() -> None:
+        device = Device(Options(path, "sim", sip_host="127.0.0.1",
+                                sip_port=free_port("127.0.0.1")))
+        device.start()
+        phone: VirtualHandset = device.board.handsets[0]  # type: ignore[union-attr]
+        try:
+            async with TestClient(TestServer(make_app(device))) as client:
+                await setup_done(client)  # first boot: saves and (re)starts telephony
+                await until(lambda: device.telephony is not None and device.status()["lines"][0][
+                    "registration"].startswith("registered"), 5, "registered")
+                token = (await (await client.post("/api/v1/token", json={
+                    "password": PASSWORD})).json())["token"]
+                auth = {"Authorization": f"Bearer {token}"}
+
+                async def api_line() -> dict[str, Any]:
+                    response = await client.get("/api/v1/status", headers=auth)
+                    assert response.status == 200
+                    return (await response.json())["lines"][0]
+
+                assert (await api_line())["call"] is None  # no call, no figures
+                phone.lift()
+                await until(lambda: device.status()["lines"][0]["state"] == "dial-tone", 2,
+                            "dial tone")
+                phone.dial_dtmf("1002#")
+                await asyncio.to_thread(far.wait_event, "CALL_ESTABLISHED", 10)
+                end = time.monotonic() + 5
+                while True:
+                    line = await api_line()
+                    call = line["call"]
+                    if (call and call["state"] == "connected" and call["rtp"]
+                            and call["rtp"]["received_packets"] > 0):
+                        break
+                    assert time.monotonic() < end, f"no RTP figures on the API: {line}"
+                    await asyncio.sleep(0.2)
+                assert call["direction"] == "outgoing" and call["number"] == "1002"
+                assert call["codec"] in ("PCMU", "PCMA")
+                assert call["rtp"]["sent_packets"] > 0
+                assert call["rtp"]["jitter_ms"] >= 0 and call["rtp"]["buffer_delay_ms"] >= 0
+                page = await (await client.get("/")).text()
+                assert "1002" in page and "packets" in page
+                await asyncio.sleep(1.0)
+                phone.hang_up()
+                await asyncio.to_thread(far.wait_event, "CALL_CLOSED", 5)
+
+                async def logged() -> list[dict[str, Any]]:
+                    response = await client.get("/api/v1/calls", headers=auth)
+                    return (await response.json())["calls"]
+
+                end = time.monotonic() + 5
+                while not (calls := await logged()):
+                    assert time.monotonic() < end, "the call never reached the call log"
+                    await asyncio.sleep(0.1)
+                assert len(calls) == 1
+                entry = calls[0]
+                assert entry["line"] == 0 and entry["direction"] == "outgoing"
+                assert entry["number"] == "1002" and entry["outcome"] == "answered"
+                assert entry["duration_s"] >= 1.0
+                assert entry["rtp"]["received_packets"] > 0
+                assert abs(entry["time"] - time.time()) < 60
+                assert (await api_line())["call"] is None
+                assert "secret" not in json.dumps(calls)
+                log_page = await (await client.get("/calls")).text()
+                assert "1002" in log_page and "answered" in log_page
+        finally:
+            await device.stop_telephony()
+            device.close()
+        assert len(device.call_log.entries) == 1
+        reread = CallLog.beside(path)
+        reread.load()
+        assert [e.number for e in reread.entries] == ["1002"]
 
     asyncio.run(asyncio.wait_for(main(), 45))

@@ -186,3 +186,61 @@ def test_works_without_javascript(browser: object, server: ThreadedServer) -> No
     page.context.close()
     saved = ConfigStore(server.config_path).load().config.network
     assert (saved.mode, saved.address, saved.gateway) == ("static", "10.0.0.7/24", "10.0.0.1")
+
+
+def test_call_figures_update_live_and_call_log_page(browser: object,
+                                                    server: ThreadedServer) -> None:
+    """Issue 8: RTP figures arriving from line 0's audio thread appear on the open status
+    page without a reload; a finished call is on the Call log page."""
+    import threading
+    import time
+
+    from tipring.runtime.calllog import CallLogEntry
+    from tipring.runtime.media import MediaStats
+    from tipring.runtime.telephony import CallRecord, Telephony
+
+    page = _page(browser)
+    _first_boot(page, server.url)
+    page.goto(server.url + "/")
+    received = page.locator("[data-key='line0.rtp.received']")
+    assert received.inner_text() == "-"
+    page.locator("[data-live][data-updated]").wait_for()
+    device = server.device
+    assert device is not None
+
+    def start_call() -> None:
+        telephony = Telephony(device.config, device.lines, on_change=device.notify_changed,
+                              on_call_ended=device.log_call)
+        now = time.monotonic()
+        telephony.calls["c"] = CallRecord("c", 0, "outgoing", "1002", time.time(), now,
+                                          state="connected", codec="PCMA", connected_at=now)
+        device.telephony = telephony
+        device.notify_changed()
+
+    server.call(start_call)
+    expect(page.locator("[data-key='line0.party']")).to_have_text("to 1002", timeout=WAIT_MS)
+    stats = MediaStats(sent_packets=60, received_packets=59, dropped={}, jitter_ms=1.0,
+                       cumulative_lost=0, buffer_delay_ms=40.0, buffer_target_ms=40.0, late=0,
+                       concealed_ms=0.0, round_trip_ms=None, overruns=0, underruns=0)
+    hop = threading.Thread(target=device.lines[0]._from_audio_thread, args=(stats,))
+    hop.start()
+    hop.join()
+    expect(received).to_have_text("59 packets", timeout=WAIT_MS)
+    assert page.inner_text("[data-key='line0.rtp.rtt']") == "not measured yet"
+    _shot(page, "status-call")
+
+    def end_call() -> None:
+        device.telephony = None
+        device.log_call(CallLogEntry(time=time.time(), line=0, direction="outgoing",
+                                     number="1002", duration_s=3.0, outcome="answered",
+                                     codec="PCMA"))
+
+    server.call(end_call)
+    expect(received).to_have_text("-", timeout=WAIT_MS)
+    page.click("nav >> text=Call log")
+    page.wait_for_url("**/calls")
+    row = page.locator("tr.logged-call")
+    expect(row).to_have_count(1)
+    assert "1002" in row.inner_text() and "answered" in row.inner_text()
+    _shot(page, "call-log")
+    page.context.close()

@@ -30,6 +30,7 @@ from tipring.hal.profile import find_profile, load_profile, open_board
 from tipring.line.regions import profile as region_profile
 from tipring.line.signals import DialedNumber, OffHook, OnHook
 from tipring.runtime import logs
+from tipring.runtime.calllog import CallLog, CallLogEntry
 from tipring.runtime.line import LineRunner
 from tipring.runtime.telephony import Telephony
 
@@ -66,6 +67,7 @@ class Device:
         self.lines: dict[int, LineRunner] = {}
         self.telephony: Telephony | None = None
         self.recent_logs = RecentLogs(RECENT_LOG_LINES)
+        self.call_log = CallLog.beside(options.config_path)
         self._save_lock = asyncio.Lock()
         self._changes = 0  # bumped on anything a live status view should redraw for
         self._changed: asyncio.Future[None] | None = None  # resolved at the next change
@@ -80,6 +82,7 @@ class Device:
         """Load the configuration (never fails: falls back) and open the board (may raise)."""
         logging.getLogger("tipring").addHandler(self.recent_logs)
         self.loaded = self.store.load()
+        self.call_log.load()
         logging.getLogger("tipring").setLevel(self.loaded.config.device.log_level.upper())
         log.info(
             "configuration loaded",
@@ -128,7 +131,8 @@ class Device:
         if not any(a.enabled and a.user for a in config.accounts):
             return
         telephony = Telephony(config, self.lines, sip_host=self.options.sip_host,
-                              sip_port=self.options.sip_port, on_change=self.notify_changed)
+                              sip_port=self.options.sip_port, on_change=self.notify_changed,
+                              on_call_ended=self.log_call)
         try:
             await telephony.start()
         except OSError as exc:
@@ -141,6 +145,14 @@ class Device:
         telephony, self.telephony = self.telephony, None
         if telephony is not None:
             await telephony.stop(deadline=deadline)
+
+    def log_call(self, entry: CallLogEntry) -> None:
+        """A call is over: into the call log (a write error is logged, never raised)."""
+        log.info("call logged", extra={"line": entry.line, "direction": entry.direction,
+                                       "outcome": entry.outcome, "status": entry.status,
+                                       "duration_s": entry.duration_s})
+        self.call_log.add(entry)
+        self.notify_changed()
 
     def notify_changed(self) -> None:
         """Wake live views (server-sent events); call on the loop thread."""
@@ -191,12 +203,19 @@ class Device:
 
     def _registration(self, account: str) -> str:
         if not account:
-            return "no account"
+            return "no account on this line"
         if self.telephony is not None:
             words = self.telephony.registration(account)
             if words is not None:
                 return words
-        return "not registered (account disabled or incomplete)"
+        found = self.config.account(account) if self.loaded is not None else None
+        if found is None:
+            return f"account {account!r} does not exist"
+        if not found.enabled:
+            return "account disabled"
+        if not found.user:
+            return "account incomplete (no user name)"
+        return "not registered (SIP could not start)"
 
     def close(self) -> None:
         logging.getLogger("tipring").removeHandler(self.recent_logs)
@@ -225,6 +244,10 @@ class Device:
                               if port.index in self.lines else None),
                     "account": (line_cfg.account or None) if line_cfg else None,
                     "registration": self._registration(line_cfg.account if line_cfg else ""),
+                    "call": (self.telephony.call_status(port.index)
+                             if self.telephony is not None else None),
+                    "other_calls": (self.telephony.other_calls(port.index)
+                                    if self.telephony is not None else []),
                 })
         return {
             "firmware": {"name": "TipRing", "version": tipring.__version__},

@@ -13,16 +13,20 @@ import asyncio
 import datetime
 import logging
 import socket
+import time
 import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from tipring.config.schema import Config
 from tipring.media.srtp import SrtpSession
 from tipring.media.stream import RtpStream
 from tipring.phone import AttachMedia, DetachMedia, DriveLine, LineSetup, Phone, PhoneAction
 from tipring.phone.actions import SendDigit
+from tipring.runtime.calllog import CallLogEntry
 from tipring.runtime.line import LineRunner
+from tipring.runtime.media import MediaStats
 from tipring.runtime.rtp_ports import open_rtp_pair
 from tipring.runtime.sip_runtime import SipRuntime
 from tipring.sip.registration import RegistrationSettings
@@ -33,15 +37,76 @@ log = logging.getLogger("tipring.phone")
 @dataclass
 class AccountState:
     words: str = "registering"
+    retry_at: float | None = None  # monotonic time of the next attempt after a failure
+
+
+@dataclass
+class CallRecord:
+    """What the status page and call log know of one call, kept beside the phone's own."""
+
+    call: str
+    line: int | None
+    direction: str
+    number: str
+    started_wall: float  # wall clock, for the log
+    started: float  # monotonic, for durations
+    name: str = ""
+    state: str = "calling"
+    emergency: bool = False
+    codec: str = ""
+    connected_at: float | None = None
+    held: bool = False  # on hold, or waiting (call waiting): its media is off the line
+    stats: MediaStats | None = None
+    ended: tuple[int, str, str] | None = None  # (status, reason, by) from CallEnded
+
+    def snapshot(self, now: float) -> dict[str, Any]:
+        stats = self.stats
+        return {
+            "direction": self.direction, "number": self.number, "name": self.name,
+            "state": self.state, "held": self.held, "emergency": self.emergency,
+            "codec": self.codec or None,
+            "duration_s": (round(now - self.connected_at, 1)
+                           if self.connected_at is not None else 0.0),
+            "elapsed_s": round(now - self.started, 1),
+            "rtp": rtp_figures(stats) if stats is not None else None,
+        }
+
+
+def rtp_figures(stats: MediaStats) -> dict[str, Any]:
+    """The figures a person reads off a call, rounded for display and JSON."""
+    expected = stats.received_packets + max(stats.cumulative_lost, 0)
+    return {
+        "received_packets": stats.received_packets,
+        "sent_packets": stats.sent_packets,
+        "lost_packets": stats.cumulative_lost,
+        "loss_percent": round(100 * max(stats.cumulative_lost, 0) / expected, 1)
+        if expected else 0.0,
+        "jitter_ms": round(stats.jitter_ms, 1),
+        "buffer_delay_ms": round(stats.buffer_delay_ms, 1),
+        "buffer_target_ms": round(stats.buffer_target_ms, 1),
+        "late_packets": stats.late,
+        "concealed_ms": round(stats.concealed_ms, 1),
+        "round_trip_ms": None if stats.round_trip_ms is None else round(stats.round_trip_ms, 1),
+        "overruns": stats.overruns,
+        "underruns": stats.underruns,
+    }
+
+
+BUSY_STATUSES = frozenset({486, 600, 603})  # busy here, busy everywhere, decline (as causes.py)
 
 
 class Telephony:
     def __init__(self, config: Config, runners: dict[int, LineRunner], *,
                  sip_host: str = "0.0.0.0", sip_port: int = 5060,
-                 on_change: Callable[[], None] = lambda: None) -> None:
+                 on_change: Callable[[], None] = lambda: None,
+                 on_call_ended: Callable[[CallLogEntry], None] = lambda _entry: None,
+                 wall: Callable[[], float] = time.time) -> None:
         self.config = config
         self.runners = runners
         self.on_change = on_change
+        self.on_call_ended = on_call_ended
+        self.wall = wall
+        self.calls: dict[str, CallRecord] = {}  # by the agent's call handle
         self.sip = SipRuntime(sip_host, sip_port, on_event=self._sip_event)
         self.sockets: dict[int, tuple[socket.socket, socket.socket]] = {}
         self.accounts: dict[str, AccountState] = {}
@@ -86,6 +151,8 @@ class Telephony:
         return datetime.datetime.now(zone)
 
     async def stop(self, deadline: float = 0.8) -> None:
+        for record in list(self.calls.values()):  # calls cut by a restart still get logged
+            self._finish(record, self.sip.clock(), cut="cut off: telephony stopped")
         if self.sip.agent is not None:
             await self.sip.stop(deadline)
         for index, (rtp, rtcp) in self.sockets.items():
@@ -99,27 +166,141 @@ class Telephony:
     # --- inputs -------------------------------------------------------------------------------
 
     def line_event(self, index: int, event: object) -> None:
+        if isinstance(event, MediaStats):
+            self._track(self.sip.clock())  # which call is on the line right now
+            record = self.call_on(index)
+            if record is not None and not record.held:
+                record.stats = event
+                self.on_change()  # live figures: the status view redraws each second
         phone = self.phone
         if phone is None:
             return
         self.execute(self.sip.act(lambda _agent, now: phone.line_event(index, event, now)))
+        self._track(self.sip.clock())
 
     def _sip_event(self, event: object) -> None:
         name = type(event).__name__
         account = getattr(event, "account", None)
-        if account in self.accounts:
+        if account in self.accounts and name in ("Registered", "RegistrationFailed",
+                                                  "Unregistered"):
             state = self.accounts[account]
+            state.retry_at = None
             if name == "Registered":
                 state.words = f"registered ({getattr(event, 'expires', 0)} s)"
             elif name == "RegistrationFailed":
-                state.words = (f"failed: {getattr(event, 'status', '')} "
-                               f"{getattr(event, 'reason', '')}, retry in "
-                               f"{getattr(event, 'retry_in', 0):.0f} s")
+                status = getattr(event, "status", 0)
+                reason = getattr(event, "reason", "") or ""
+                cause = f"{status} {reason}".strip() if status else (reason or "no answer")
+                state.words = f"failed: {cause}"
+                retry_in = getattr(event, "retry_in", None)
+                if retry_in is not None:
+                    state.retry_at = self.sip.clock() + retry_in
             elif name == "Unregistered":
                 state.words = "not registered"
             self.on_change()
         if self.phone is not None:
-            self.execute(self.phone.sip_event(event, self.sip.clock()))
+            now = self.sip.clock()
+            ended = getattr(event, "call", None) if name == "CallEnded" else None
+            if ended is not None and ended in self.calls:
+                self.calls[ended].ended = (getattr(event, "status", 0),
+                                           getattr(event, "reason", ""),
+                                           getattr(event, "by", ""))
+            self.execute(self.phone.sip_event(event, now))
+            if name == "IncomingCall":
+                self._incoming(event, now)
+            self._track(now)
+
+    # --- the calls, for the status page and the call log --------------------------------------
+
+    def calls_on(self, line: int) -> list[CallRecord]:
+        return [r for r in self.calls.values() if r.line == line]
+
+    def call_on(self, line: int) -> CallRecord | None:
+        """The call whose audio is on the line (not held, not waiting), else any call."""
+        calls = self.calls_on(line)
+        return next((r for r in calls if not r.held), calls[0] if calls else None)
+
+    def call_status(self, line: int) -> dict[str, Any] | None:
+        record = self.call_on(line)
+        return record.snapshot(self.sip.clock()) if record is not None else None
+
+    def other_calls(self, line: int) -> list[dict[str, Any]]:
+        """Calls on the line besides `call_status`'s: held or waiting (call waiting)."""
+        active, now = self.call_on(line), self.sip.clock()
+        return [r.snapshot(now) for r in self.calls_on(line) if r is not active]
+
+    def _incoming(self, event: Any, now: float) -> None:
+        caller = getattr(event, "caller", None)
+        name = (getattr(caller, "display_name", None) or "") if caller is not None else ""
+        phone_call = self.phone.calls.get(event.call) if self.phone is not None else None
+        if phone_call is not None:
+            shown = getattr(phone_call, "caller", None)  # what the line's caller ID showed
+            self.calls[event.call] = CallRecord(
+                event.call, phone_call.line, "incoming", phone_call.number, self.wall(), now,
+                name=getattr(shown, "name", None) or name, state=phone_call.state)
+            return
+        # Refused at once (no line for the account, lines busy, do-not-disturb): a missed call.
+        lines = [i for i, s in (self.phone.lines.items() if self.phone else ())
+                 if s.account == getattr(event, "account", None)]
+        uri = getattr(caller, "uri", None)
+        number = str(getattr(uri, "user", "") or "") if uri is not None else ""
+        self.on_call_ended(CallLogEntry(
+            time=self.wall(), line=lines[0] if lines else None, direction="incoming",
+            number=number, name=name, outcome="missed",
+            reason="no line uses the account" if not lines
+            else "line busy or do-not-disturb"))
+
+    def _track(self, now: float) -> None:
+        """Bring the records in line with the phone's calls: new ones, state changes, ends."""
+        phone = self.phone
+        if phone is None:
+            return
+        changed = False
+        for handle, call in phone.calls.items():
+            record = self.calls.get(handle)
+            if record is None:
+                record = self.calls[handle] = CallRecord(
+                    handle, call.line, call.direction, call.number, self.wall(), now,
+                    state=call.state, emergency=call.emergency)
+                changed = True
+            held = bool(getattr(call, "held", False)) or call.state == "waiting"
+            if record.state != call.state or record.held != held:
+                record.state, record.held = call.state, held
+                changed = True
+            if call.state == "connected" and record.connected_at is None:
+                record.connected_at = now
+            if call.media is not None:
+                record.codec = call.media.codec
+        for handle in [h for h in self.calls if h not in phone.calls]:
+            self._finish(self.calls[handle], now)
+            changed = True
+        if changed:
+            self.on_change()
+
+    def _finish(self, record: CallRecord, now: float, cut: str = "") -> None:
+        self.calls.pop(record.call, None)
+        status, reason, by = record.ended or (None, cut, "local")
+        if record.connected_at is not None:
+            outcome = "answered"
+        elif record.direction == "incoming":
+            outcome = "missed"
+        elif status is None or status == 487 or by == "local":
+            outcome = "cancelled"  # the caller hung up before an answer
+        elif status in BUSY_STATUSES:
+            outcome = "busy"
+        else:
+            outcome = "failed"
+        if record.connected_at is not None:
+            if by == "remote":
+                reason = "hung up by the far end"
+            elif not cut and (by == "local" or status is None):
+                reason = "hung up by this phone"
+        self.on_call_ended(CallLogEntry(
+            time=record.started_wall, line=record.line, direction=record.direction,
+            number=record.number, name=record.name,
+            duration_s=round(now - record.connected_at, 1) if record.connected_at else 0.0,
+            outcome=outcome, status=status, reason=reason, codec=record.codec,
+            rtp=rtp_figures(record.stats) if record.stats is not None else {}))
 
     # --- outputs ------------------------------------------------------------------------------
 
@@ -147,5 +328,12 @@ class Telephony:
         self.on_change()
 
     def registration(self, account: str) -> str | None:
+        """In words; a failure says the status, the reason and when the next try is."""
         state = self.accounts.get(account)
-        return state.words if state else None
+        if state is None:
+            return None
+        if state.retry_at is not None:
+            wait = state.retry_at - self.sip.clock()
+            return (f"{state.words}; retrying in {wait:.0f} s" if wait >= 0.5
+                    else f"{state.words}; retrying now")
+        return state.words

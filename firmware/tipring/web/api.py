@@ -113,6 +113,18 @@ async def get_status(request: web.Request) -> web.Response:
     return web.json_response(status)
 
 
+async def get_calls(request: web.Request) -> web.Response:
+    call_log = device(request).call_log
+    limit_text = request.query.get("limit", "")
+    limit = None
+    if limit_text:
+        if not limit_text.isdigit():
+            return api_error(400, "limit must be a whole number")
+        limit = int(limit_text)
+    return web.json_response({"calls": [e.to_json() for e in call_log.newest_first(limit)],
+                              "capacity": call_log.capacity})
+
+
 async def get_config(request: web.Request) -> web.Response:
     return web.json_response(config_summary(device(request).config))
 
@@ -335,7 +347,12 @@ def openapi_document() -> dict[str, Any]:
             "/token": {"post": op("Get a bearer token for the admin password", body=True,
                                   public=True),
                        "delete": op("Revoke this token", ok="204")},
-            "/status": {"get": op("Lines, board, configuration source and system facts")},
+            "/status": {"get": op("Lines (with registration in words and the current call "
+                                  "with live RTP statistics), board, configuration source "
+                                  "and system facts")},
+            "/calls": {"get": op("The call log, newest first (?limit=N): time, line, "
+                                 "direction, number, name, duration_s, outcome, status, "
+                                 "reason, codec, rtp")},
             "/config": {"get": op("The configuration; secrets show only whether they are set")},
             "/logs": {"get": op("Recent log lines")},
             "/accounts": {"get": op("SIP accounts"),
@@ -370,7 +387,7 @@ def routes() -> list[web.RouteDef]:
     return [
         web.post(f"{v1}/token", issue_token), web.delete(f"{v1}/token", revoke_token),
         web.get(f"{v1}/status", get_status), web.get(f"{v1}/config", get_config),
-        web.get(f"{v1}/logs", get_logs),
+        web.get(f"{v1}/logs", get_logs), web.get(f"{v1}/calls", get_calls),
         web.get(f"{v1}/accounts", list_accounts), web.post(f"{v1}/accounts", add_account),
         web.get(f"{v1}/accounts/{{id}}", get_account),
         web.put(f"{v1}/accounts/{{id}}", update_account),

@@ -30,7 +30,11 @@ def _duration(seconds: float) -> str:
 
 
 def _clock(wall: float) -> str:
-    return datetime.datetime.fromtimestamp(wall, datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        when = datetime.datetime.fromtimestamp(wall, datetime.UTC)
+    except (OverflowError, OSError, ValueError):
+        return "unknown time"
+    return when.strftime("%Y-%m-%d %H:%M UTC")
 
 
 TEMPLATES.filters["duration"] = _duration
@@ -43,7 +47,7 @@ def is_sim(request: web.Request) -> bool:
 
 
 def navigation(request: web.Request) -> list[tuple[str, str]]:
-    items = [("/", "Status"), ("/accounts", "Accounts"), ("/line", "Line"),
+    items = [("/", "Status"), ("/calls", "Call log"), ("/accounts", "Accounts"), ("/line", "Line"),
              ("/dialplan", "Dial plan"), ("/network", "Network"), ("/security", "Security"), ("/maintenance", "Maintenance")]
     if is_sim(request):
         items.append(("/phone", "Virtual phone"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
@@ -44,12 +45,65 @@ def status_view(status: dict[str, Any]) -> dict[str, str]:
         view[f"{key}.linefeed"] = line["linefeed"]
         view[f"{key}.account"] = line["account"] or "none"
         view[f"{key}.registration"] = line["registration"]
+        view.update(call_view(key, line.get("call"), line.get("other_calls") or []))
     for phone in status.get("handsets", []):
         key = f"phone{phone['line']}"
         view[f"{key}.switch"] = "lifted (off hook)" if phone["off_hook"] else "on hook"
         view[f"{key}.ringer"] = "RINGING" if phone["ringing"] else "silent"
         view[f"{key}.bursts"] = str(phone["ring_bursts"])
         view[f"{key}.heard"] = phone["heard"]
+    return view
+
+
+CALL_STATES = {"calling": "calling", "early": "ringing at the far end", "ringing": "ringing",
+               "waiting": "waiting (call waiting)", "answering": "answering",
+               "connected": "connected"}
+RTP_KEYS = ("received", "sent", "loss", "jitter", "buffer", "rtt")
+
+
+def party(number: str, name: str) -> str:
+    """The remote party as a person reads it: name and number, or that none was given."""
+    number = number or "number withheld"
+    return f"{name} ({number})" if name else number
+
+
+def call_view(key: str, call: dict[str, Any] | None,
+              others: Sequence[dict[str, Any]] = ()) -> dict[str, str]:
+    """The current call of one line; dashes when there is no call or no RTP yet (never 0s
+    that were not measured)."""
+    none = "-"
+    if call is None:
+        return {f"{key}.call": "no call", f"{key}.party": none, f"{key}.codec": none,
+                f"{key}.duration": none, **{f"{key}.rtp.{k}": none for k in RTP_KEYS}}
+    arrow = "to" if call["direction"] == "outgoing" else "from"
+    state = "on hold" if call.get("held") and call["state"] == "connected" else \
+        CALL_STATES.get(call["state"], call["state"])
+    also = "; ".join(
+        f"also {'on hold' if o['state'] == 'connected' else CALL_STATES.get(o['state'], o['state'])}"
+        f": {party(o['number'], o.get('name') or '')}" for o in others)
+    view = {
+        f"{key}.call": f"{call['direction']}, {state}"
+                       + (" (emergency)" if call.get("emergency") else "")
+                       + (f"; {also}" if also else ""),
+        f"{key}.party": f"{arrow} {party(call['number'], call.get('name') or '')}",
+        f"{key}.codec": call.get("codec") or none,
+        f"{key}.duration": (_duration(call["duration_s"]) if call["state"] == "connected"
+                            else f"{_duration(call['elapsed_s'])} (not answered yet)"),
+    }
+    rtp = call.get("rtp")
+    if rtp is None:
+        view.update({f"{key}.rtp.{k}": none for k in RTP_KEYS})
+        return view
+    rtt = rtp.get("round_trip_ms")
+    view.update({
+        f"{key}.rtp.received": f"{rtp['received_packets']} packets",
+        f"{key}.rtp.sent": f"{rtp['sent_packets']} packets",
+        f"{key}.rtp.loss": f"{rtp['lost_packets']} lost ({rtp['loss_percent']:.1f} %)",
+        f"{key}.rtp.jitter": f"{rtp['jitter_ms']:.1f} ms",
+        f"{key}.rtp.buffer": (f"{rtp['buffer_delay_ms']:.0f} ms (target "
+                              f"{rtp['buffer_target_ms']:.0f} ms)"),
+        f"{key}.rtp.rtt": f"{rtt:.0f} ms" if rtt is not None else "not measured yet",
+    })
     return view
 
 
@@ -90,5 +144,38 @@ async def events(request: web.Request) -> web.StreamResponse:
     return response
 
 
+OUTCOME_WORDS = {"answered": "answered", "missed": "missed", "busy": "busy",
+                 "cancelled": "cancelled", "failed": "failed"}
+
+
+def log_rows(entries: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """The call log as the page shows it, newest first."""
+    rows = []
+    for e in entries:
+        outcome = OUTCOME_WORDS.get(e["outcome"], e["outcome"])
+        detail = " ".join(str(x) for x in (e.get("status") or "", e.get("reason") or "") if x)
+        if e["outcome"] != "answered" and detail:
+            outcome = f"{outcome} ({detail})"
+        elif detail and e.get("reason"):
+            outcome = f"{outcome}, {e['reason']}"
+        rows.append({
+            "time": TEMPLATES.filters["clock"](e["time"]),
+            "line": str(e["line"] + 1) if e.get("line") is not None else "-",
+            "direction": e["direction"],
+            "party": party(e.get("number", ""), e.get("name", "")),
+            "duration": _duration(e.get("duration_s", 0)) if e["outcome"] == "answered" else "-",
+            "outcome": outcome,
+            "codec": e.get("codec") or "-",
+        })
+    return rows
+
+
+async def calls_page(request: web.Request) -> web.Response:
+    entries = [e.to_json() for e in device(request).call_log.newest_first()]
+    return render(request, "calls.html", rows=log_rows(entries),
+                  capacity=device(request).call_log.capacity)
+
+
 def routes() -> list[web.RouteDef]:
-    return [web.get("/", status_page), web.get("/events", events)]
+    return [web.get("/", status_page), web.get("/events", events),
+            web.get("/calls", calls_page)]
