@@ -137,8 +137,9 @@ class Telephony:
                 else None
             if account is not None and account.id not in self.accounts:
                 account = None  # disabled or unusable: no service on this line
-            setups[index] = LineSetup.for_account(runner.line, account,
-                                                  (self.sip.advertise, rtp.getsockname()[1]))
+            setups[index] = LineSetup.for_account(
+                runner.line, account, (self.sip.advertise, rtp.getsockname()[1]),
+                call_waiting=line_cfg.call_waiting if line_cfg is not None else True)
         self.phone = Phone(agent, setups, local_time=self._local_time)
         log.info("telephony started", extra={"sip": f"{self.sip.advertise}:{self.sip.port}",
                                              "accounts": len(self.accounts)})

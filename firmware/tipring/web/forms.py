@@ -104,6 +104,8 @@ LINE_FIELDS = (
           choices=(("region", "the region's"), ("bellcore", "Bellcore FSK (North America)"),
                    ("etsi-fsk", "ETSI FSK (V.23)"), ("etsi-dtmf", "ETSI DTMF"),
                    ("none", "none"))),
+    Field("call_waiting", "Call waiting",
+          "A second call beeps and shows its caller ID; flash to answer and to swap."),
 )
 DEVICE_FIELDS = (
     Field("region", "Region", "Selects dial tone, ring cadence and caller-ID conventions.",
