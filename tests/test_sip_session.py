@@ -334,3 +334,19 @@ def test_cancel_ignored_by_the_callee_ends_the_call_after_64_t1():
     net.run(33.5)
     assert events(alice)[-1] == CallEnded(call_id, 487, "Request Terminated", "local")
     assert not alice.sessions and not alice.layer.clients
+
+
+def test_resume_asked_while_the_hold_is_pending_is_sent_after_it(pair):
+    # A quick flash back (hold, then resume before the hold's 200 came): RFC 3261 14.1 allows
+    # one re-INVITE at a time, so the resume waits, then goes; the far end must end up talking.
+    net, alice, bob = pair
+    call_id, _ = call(net, alice, bob)
+    events(alice), events(bob)
+    alice.hold(call_id, net.now)
+    alice.resume(call_id, net.now)  # same instant: the hold is still pending
+    net.run_for(2)
+    bob_changes = [e.media.direction for e in events(bob) if isinstance(e, MediaChanged)]
+    assert bob_changes == ["recvonly", "sendrecv"]
+    reinvites = [parse_message(p.data) for p in net.sent("10.0.0.1", "INVITE")][1:]
+    assert [b"a=sendonly" in r.body for r in reinvites] == [True, False]
+    assert [str(r.cseq) for r in reinvites] == ["2 INVITE", "3 INVITE"]

@@ -185,6 +185,7 @@ class InviteSession:
     prack_deadline: float = 0.0
     session_timer: SessionTimer | None = None
     retry_direction: str | None = None  # a re-INVITE to send again after 491 (glare)
+    queued_direction: str | None = None  # asked for while a re-INVITE was pending (14.1)
     timers: Timers = field(default_factory=Timers)
 
     # --- timers -----------------------------------------------------------------------------
@@ -753,6 +754,9 @@ class InviteSession:
         if self.state != "confirmed" or self.dialog is None or self.media is None:
             return
         if self.reinvite is not None:
+            # RFC 3261 14.1: one re-INVITE at a time. Remember the latest wish (a quick
+            # flash-back after a hold) and send it when the pending one is answered.
+            self.queued_direction = direction
             return
         self.direction = direction
         h = self.host
@@ -790,8 +794,10 @@ class InviteSession:
                 self.negotiated = self.media.accept_answer(parse_sdp(response.body))
             except SdpError as error:
                 log.info("call %s: bad SDP answer to re-INVITE: %s", self.call, error)
+                self._send_queued(now)
                 return
             self.host.emit(MediaChanged(self.call, self.negotiated))
+            self._send_queued(now)
             return
         if pending is None or pending.tx is not tx:
             return
@@ -803,10 +809,18 @@ class InviteSession:
             # 14.1 glare: the Call-ID's owner waits 2.1-4 s, the other side 0-2 s.
             wait = self.host.rng.uniform(2.1, 4.0) if self.role == "uac" else \
                 self.host.rng.uniform(0.0, 2.0)
-            self.retry_direction = pending.direction
+            self.retry_direction = self.queued_direction or pending.direction
+            self.queued_direction = None
             self.timers.start("reinvite-retry", now + wait)
         else:
             log.info("call %s: re-INVITE answered %d; media unchanged", self.call, response.status)
+        if response.status != 491:  # after glare, the retry timer sends the latest wish
+            self._send_queued(now)
+
+    def _send_queued(self, now: float) -> None:
+        queued, self.queued_direction = self.queued_direction, None
+        if queued is not None and queued != self.direction:
+            self._reinvite(queued, now)
 
     def send_dtmf(self, digit: str, duration_ms: int, now: float) -> None:
         """A digit as SIP INFO (application/dtmf-relay), for accounts set to "info" DTMF."""
