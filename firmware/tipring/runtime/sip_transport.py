@@ -145,7 +145,8 @@ class SipTransports:
         self.closing = False
         self._pending: dict[ConnectionKey, list[bytes]] = {}  # waiting for a connection
         self.host, self.port = host, port
-        self.tls_client = tls_client or ssl.create_default_context()
+        # Made on the first TLS connection: loading the system CAs costs ~20 ms at start-up.
+        self.tls_client = tls_client
         self.tls_server = tls_server
         self._udp: asyncio.DatagramTransport | None = None
         self._servers: list[asyncio.AbstractServer] = []
@@ -260,12 +261,17 @@ class SipTransports:
         assert stream.transport is not None
         stream.transport.write(data)
 
+    def _client_context(self) -> ssl.SSLContext:
+        if self.tls_client is None:
+            self.tls_client = tls_client_context()
+        return self.tls_client
+
     async def _connect(self, destination: Destination) -> _Stream:
         loop = asyncio.get_running_loop()
         tls = destination.transport == "tls"
         _, protocol = await loop.create_connection(
             lambda: _Stream(self, destination.transport), destination.host, destination.port,
-            ssl=self.tls_client if tls else None,
+            ssl=self._client_context() if tls else None,
             server_hostname=(destination.server_name or destination.host) if tls else None)
         assert isinstance(protocol, _Stream)
         # Keyed by what we dialled (and verified), so the next request to it reuses it.
