@@ -250,3 +250,36 @@ def test_a_call_shows_live_rtp_statistics_and_lands_in_the_call_log(
         assert [e.number for e in reread.entries] == ["1002"]
 
     asyncio.run(asyncio.wait_for(main(), 45))
+
+
+def test_saving_an_unrelated_setting_does_not_cut_the_call(
+        tmp_path: Path, kamailio: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
+    import dataclasses
+
+    far = baresip_factory(kamailio.aor("1002"), password="secret1002", answer_mode="auto")
+    path = config_file(tmp_path, kamailio)
+
+    async def main() -> None:
+        device = await running_device(path)
+        phone: VirtualHandset = device.board.handsets[0]  # type: ignore[union-attr]
+        try:
+            phone.lift()
+            await until(lambda: device.status()["lines"][0]["state"] == "dial-tone", 2,
+                        "dial tone")
+            phone.dial_dtmf("1002#")
+            await asyncio.to_thread(far.wait_event, "CALL_ESTABLISHED", 10)
+            await until(lambda: device.status()["lines"][0]["state"] == "connected", 5,
+                        "connected")
+            telephony = device.telephony
+            config = device.config
+            await device.apply_config(dataclasses.replace(
+                config, device=dataclasses.replace(config.device, log_level="debug")))
+            await asyncio.sleep(1.0)
+            assert device.telephony is telephony  # not restarted
+            assert device.status()["lines"][0]["state"] == "connected"
+            assert "CALL_CLOSED" not in far.event_types()
+        finally:
+            await device.stop_telephony()
+            device.close()
+
+    asyncio.run(asyncio.wait_for(main(), 45))

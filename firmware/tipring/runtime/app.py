@@ -186,11 +186,16 @@ class Device:
         """
         canonical = canonical_config(config)
         async with self._save_lock:
+            previous = self.loaded.config if self.loaded is not None else None
             await asyncio.get_running_loop().run_in_executor(None, self.store.save, canonical)
             self.loaded = LoadResult(canonical, "file", [])
         logging.getLogger("tipring").setLevel(canonical.device.log_level.upper())
         log.info("configuration applied", extra={"path": str(self.options.config_path)})
-        if self.board is not None:  # accounts or lines may have changed: take them up
+        if self.board is not None and (self.telephony is None or previous is None or
+                                       _telephony_changed(previous, canonical)):
+            # Not running yet (e.g. the first account), or new accounts or line settings:
+            # (re)register and rebuild the lines. Other changes (web, logging, network) must
+            # not cut a call in progress.
             await self.stop_telephony()
             await self.start_telephony()
         self.notify_changed()
@@ -278,6 +283,11 @@ class RecentLogs(logging.Handler):
             self.lines.append(self.format(record))
         except Exception:  # a log viewer must never break logging
             self.handleError(record)
+
+
+def _telephony_changed(old: Config, new: Config) -> bool:
+    return (old.accounts, old.lines, old.device.region, old.device.timezone) != (
+        new.accounts, new.lines, new.device.region, new.device.timezone)
 
 
 def system_facts() -> dict[str, Any]:
