@@ -466,11 +466,15 @@ class _CiscoParser:
             keys = self.key_set()
             elements.append(_Keys(keys, sent=False))
         self.at += 1
+        return self.sent_part(elements, "substitution")
+
+    def sent_part(self, elements: list[_Element], closing: str) -> list[_Element]:
+        """After ':' (Cisco) or '=' (Grandstream): the characters sent instead, up to '>'."""
         start = self.at
         while self.peek() != ">":
             char = self.peek()
             if not char:
-                raise self.fail("'>' closing the substitution")
+                raise self.fail(f"'>' closing the {closing}")
             if char not in SENT_CHARACTERS:
                 raise self.fail("a digit, * # + or A-D to send, or '>'")
             self.at += 1
@@ -548,16 +552,4 @@ class _GrandstreamParser(_CiscoParser):
                 raise self.fail("'=' between the dialled and the sent part")
             elements.append(_Keys(self.key_set(), sent=False))
         self.at += 1
-        start = self.at
-        while self.peek() != ">":
-            char = self.peek()
-            if not char:
-                raise self.fail("'>' closing the replacement")
-            if char not in SENT_CHARACTERS:
-                raise self.fail("a digit, * # + or A-D to send, or '>'")
-            self.at += 1
-        sent = "".join(self.text[start:self.at].split())
-        self.at += 1
-        if sent:
-            elements.append(_Insert(sent))
-        return elements
+        return self.sent_part(elements, "replacement")
