@@ -78,6 +78,15 @@ async def running_device(path: Path) -> Device:
     return device
 
 
+async def call_out(device: Device, phone: VirtualHandset, far: Baresip) -> None:
+    """Lift, hear dial tone, dial 1002#: baresip answers and the line is connected."""
+    phone.lift()
+    await until(lambda: device.status()["lines"][0]["state"] == "dial-tone", 2, "dial tone")
+    phone.dial_dtmf("1002#")
+    await asyncio.to_thread(far.wait_event, "CALL_ESTABLISHED", 10)
+    await until(lambda: device.status()["lines"][0]["state"] == "connected", 5, "connected")
+
+
 def test_the_phone_calls_out_and_talks(tmp_path: Path, kamailio: Kamailio,
                                        baresip_factory: Callable[..., Baresip]) -> None:
     far = baresip_factory(kamailio.aor("1002"), password="secret1002", answer_mode="auto")
@@ -87,13 +96,7 @@ def test_the_phone_calls_out_and_talks(tmp_path: Path, kamailio: Kamailio,
         device = await running_device(path)
         phone: VirtualHandset = device.board.handsets[0]  # type: ignore[union-attr]
         try:
-            phone.lift()
-            await until(lambda: device.status()["lines"][0]["state"] == "dial-tone", 2,
-                        "dial tone")
-            phone.dial_dtmf("1002#")
-            await asyncio.to_thread(far.wait_event, "CALL_ESTABLISHED", 10)
-            await until(lambda: device.status()["lines"][0]["state"] == "connected", 5,
-                        "connected")
+            await call_out(device, phone, far)
             phone.speak(array.array("h", (int(6000 * math.sin(2 * math.pi * 1000 * n / 8000))
                                           for n in range(8000 * 3))))
             heard = array.array("h")
@@ -198,11 +201,7 @@ def test_a_call_shows_live_rtp_statistics_and_lands_in_the_call_log(
                     return (await response.json())["lines"][0]
 
                 assert (await api_line())["call"] is None  # no call, no figures
-                phone.lift()
-                await until(lambda: device.status()["lines"][0]["state"] == "dial-tone", 2,
-                            "dial tone")
-                phone.dial_dtmf("1002#")
-                await asyncio.to_thread(far.wait_event, "CALL_ESTABLISHED", 10)
+                await call_out(device, phone, far)
                 end = time.monotonic() + 5
                 while True:
                     line = await api_line()
@@ -263,13 +262,7 @@ def test_saving_an_unrelated_setting_does_not_cut_the_call(
         device = await running_device(path)
         phone: VirtualHandset = device.board.handsets[0]  # type: ignore[union-attr]
         try:
-            phone.lift()
-            await until(lambda: device.status()["lines"][0]["state"] == "dial-tone", 2,
-                        "dial tone")
-            phone.dial_dtmf("1002#")
-            await asyncio.to_thread(far.wait_event, "CALL_ESTABLISHED", 10)
-            await until(lambda: device.status()["lines"][0]["state"] == "connected", 5,
-                        "connected")
+            await call_out(device, phone, far)
             telephony = device.telephony
             config = device.config
             await device.apply_config(dataclasses.replace(
