@@ -251,6 +251,19 @@ BAD_VALUES = [
     ({("device", "timezone"): "/etc/localtime"}, "device.timezone", "IANA time zone name"),
     ({("device", "timezone"): "Europe/../../etc"}, "device.timezone", "IANA time zone name"),
     ({("device", "timezone"): ""}, "device.timezone", "IANA time zone name"),
+    # line features and star codes
+    ({("lines", 0, "dial_plan"): "(x.|[2-"}, "lines[0].dial_plan", "is not a valid dial plan"),
+    ({("lines", 0, "forward_all"): "555 1234"}, "lines[0].forward_all",
+     'must be a number (digits, * and #) or a sip: URI, got "555 1234"'),
+    ({("lines", 0, "no_answer_s"): 3}, "lines[0].no_answer_s", "must be between 5 and 120, got 3"),
+    ({("lines", 0, "fallback_account"): "nope"}, "lines[0].fallback_account",
+     'no account with id "nope"'),
+    ({("lines", 0, "fallback_account"): "sip1"}, "lines[0].fallback_account",
+     "must differ from account"),
+    ({("accounts", 0, "voicemail"): "voice mail"}, "accounts[0].voicemail", "must be a number"),
+    ({("features",): {"redial": "66"}}, "features.redial", "must be * or # followed by"),
+    ({("features",): {"redial": "*7"}}, "features.redial",
+     '"*7" clashes with features.forward_all_on ("*72"): one starts the other'),
 ]
 
 
@@ -382,3 +395,18 @@ def test_config_is_immutable() -> None:
     config = Config()
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.web.port = 1  # type: ignore[misc]
+
+
+def test_line_features_and_star_codes_load() -> None:
+    document = valid_document()
+    document["lines"][0].update({"dial_plan": "{ x+ | <=1617>xxxxxxx }", "do_not_disturb": True,
+                                 "forward_busy": "sip:voicemail@pbx.example", "no_answer_s": 30,
+                                 "fallback_account": "pbx"})
+    document["features"] = {"do_not_disturb_on": "#78", "voice_menu": ""}
+    config = config_from_dict(document)
+    line = config.lines[0]
+    assert (line.do_not_disturb, line.forward_busy, line.no_answer_s) == (
+        True, "sip:voicemail@pbx.example", 30)
+    codes = config.features.codes()
+    assert codes["do_not_disturb_on"] == "#78" and "voice_menu" not in codes
+    assert codes["forward_all_on"] == "*72"  # the defaults stay for what was not given

@@ -327,3 +327,22 @@ def test_emergency_numbers_always_complete_unchanged(number: str, plan: str) -> 
 @given(st.text(alphabet="0123456789", min_size=1, max_size=10))
 def test_a_plan_without_substitution_sends_what_was_dialled(dialled: str) -> None:
     assert DigitMap.compile("(xx.)").expire(dialled).number == dialled
+
+
+def test_star_codes_complete_at_once_even_where_the_plan_could_take_more() -> None:
+    plan = DigitMap.compile("(*x.|x.)", features=("*78", "***", "*72x."))
+    assert plan.match("*78").outcome is Outcome.COMPLETE  # no short-timer wait for *x.
+    assert plan.match("***") == Match(Outcome.COMPLETE, number="***", rule="***")
+    # A code that takes a number waits for it, then completes on '#' or the timer.
+    assert plan.match("*72").outcome is Outcome.PARTIAL
+    assert plan.match("*725551234#").number == "*725551234"
+    assert plan.expire("*725551234").rule == "*72x."
+    # Other star strings still go to the plan.
+    assert plan.expire("*12") == Match(Outcome.COMPLETE, number="*12", rule="*x.")
+
+
+def test_star_codes_apply_whatever_the_plan_allows() -> None:
+    plan = DigitMap.compile("(<9:>xxxxxxx)", features=("*78",))  # a plan with no '*' at all
+    assert plan.match("*7").outcome is Outcome.PARTIAL
+    assert plan.match("*78").number == "*78"
+    assert plan.match("*5").outcome is Outcome.INVALID

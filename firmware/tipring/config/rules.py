@@ -207,3 +207,38 @@ def host_port(value: str) -> str | None:
     if port is not None and not (_PORT.fullmatch(port) and 1 <= int(port) <= 65535):
         return f"{shown}: port must be a number between 1 and 65535, got {describe(port)}"
     return None
+
+
+_FEATURE_CODE = re.compile(r"[*#][0-9*#]{1,4}")
+_DIAL_STRING = re.compile(r"\+?[0-9*#]{1,32}")
+
+
+def dial_plan(value: str) -> str | None:
+    """A digit map the line can compile (Cisco `(...|...)` or Grandstream `{...}` syntax)."""
+    from tipring.line.digitmap import DigitMap, DigitMapError  # pure, and only needed here
+
+    try:
+        DigitMap.compile(value, emergency=())
+    except DigitMapError as error:
+        return f"is not a valid dial plan: {error}"
+    return None
+
+
+def dial_target(value: str) -> str | None:
+    """Where a call may be sent: a number (digits, '*', '#', optional leading '+') or a SIP URI
+    (`sip:` / `sips:`), e.g. for call forwarding."""
+    if _DIAL_STRING.fullmatch(value):
+        return None
+    lowered = value.lower()
+    if lowered.startswith(("sip:", "sips:")) and len(value) <= 256 \
+            and not _CONTROL.search(value) and " " not in value and len(value.split(":", 1)[1]):
+        return None
+    return (f"must be a number (digits, * and #) or a sip: URI, got {describe(value)}")
+
+
+def feature_code(value: str) -> str | None:
+    """A star code: '*' or '#' followed by 1 to 4 keys, e.g. *72."""
+    if not _FEATURE_CODE.fullmatch(value):
+        return (f"must be * or # followed by 1 to 4 digits, * or # (e.g. *72), "
+                f"got {describe(value)}")
+    return None

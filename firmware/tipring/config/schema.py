@@ -36,6 +36,11 @@ SrtpMode = Literal["off", "optional", "mandatory"]
 DtmfMode = Literal["rfc4733", "info", "inband"]
 Codec = Literal["PCMU", "PCMA"]
 SipSourcePolicy = Literal["registrar", "any"]
+MessageWaitingMode = Literal["subscribe", "unsolicited", "off"]
+# Any digits, sent on '#' or after the inter-digit timer, star codes, and Grandstream-style direct
+# IP dialling (*47192*168*1*20, when the line allows it); emergency numbers always go through.
+DEFAULT_DIAL_PLAN = "(*47[0-9*].|*x.|x.)"
+NO_ANSWER_S = (5, 120)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -61,12 +66,28 @@ class LineConfig:
     flash_max_ms: int = setting(1100, rules.between(*FLASH_MS))  # longer on-hook = hang-up
     caller_id: CallerIdStandard = "region"
     call_waiting: bool = True  # a second call waits (tone, CAS, caller ID); off = it gets busy
+    # The calls below are the subscriber's own features: the star codes in [features] switch
+    # them from the phone too (and the change is saved here).
+    fallback_account: str = ""  # used for calls out while `account` is not registered
+    dial_plan: str = setting(DEFAULT_DIAL_PLAN, rules.dial_plan)
+    direct_ip: bool = False  # *47 + an IPv4 address with * for dots calls it (needs allow_sip_from)
+    do_not_disturb: bool = False  # calls in get 486 (or go to forward_busy); calls out unaffected
+    anonymous_rejection: bool = False  # calls that withhold their number get 433
+    hide_caller_id: bool = False  # withhold our number on every call (RFC 3323 Privacy: id)
+    forward_all: str = setting("", rules.blank_or(rules.dial_target))  # "" = off
+    forward_busy: str = setting("", rules.blank_or(rules.dial_target))
+    forward_no_answer: str = setting("", rules.blank_or(rules.dial_target))
+    no_answer_s: int = setting(20, rules.between(*NO_ANSWER_S))  # ringing before forward_no_answer
 
     def cross_check(self, at: str, report: Report) -> None:
         low, high = key_path(at, "flash_min_ms"), key_path(at, "flash_max_ms")
         if report.clean(low, high) and self.flash_min_ms >= self.flash_max_ms:
             report.error(low, f"must be less than flash_max_ms ({self.flash_max_ms}), "
                               f"got {self.flash_min_ms}")
+        fallback = key_path(at, "fallback_account")
+        if self.fallback_account and self.fallback_account == self.account \
+                and report.clean(fallback):
+            report.error(fallback, "must differ from account (it is used when that one is down)")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -93,6 +114,10 @@ class AccountConfig:
     # "registrar": accept SIP only from the registrar/outbound proxy (stops scanners ringing
     # the phone); "any" for direct IP calls on a trusted LAN.
     allow_sip_from: SipSourcePolicy = "registrar"
+    # Message waiting: "subscribe" to the account's message-summary, or only take the NOTIFYs the
+    # registrar sends unasked (Asterisk's default), or ignore them.
+    message_waiting: MessageWaitingMode = "subscribe"
+    voicemail: str = setting("", rules.blank_or(rules.dial_target))  # dialled by the voicemail code
 
     @property
     def auth_username(self) -> str:
@@ -109,6 +134,50 @@ class AccountConfig:
             path = key_path(at, name)
             if report.clean(path) and not getattr(self, name):
                 report.error(path, "required when the account is enabled")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FeatureCodes:
+    """Star codes dialled from the phone ("" switches one off). Codes marked "+ number" take the
+    number dialled after them (*72 5551234). Defaults are the usual North American ones."""
+
+    forward_all_on: str = setting("*72", rules.blank_or(rules.feature_code))  # + number
+    forward_all_off: str = setting("*73", rules.blank_or(rules.feature_code))
+    forward_busy_on: str = setting("*90", rules.blank_or(rules.feature_code))  # + number
+    forward_busy_off: str = setting("*91", rules.blank_or(rules.feature_code))
+    forward_no_answer_on: str = setting("*92", rules.blank_or(rules.feature_code))  # + number
+    forward_no_answer_off: str = setting("*93", rules.blank_or(rules.feature_code))
+    do_not_disturb_on: str = setting("*78", rules.blank_or(rules.feature_code))
+    do_not_disturb_off: str = setting("*79", rules.blank_or(rules.feature_code))
+    anonymous_rejection_on: str = setting("*77", rules.blank_or(rules.feature_code))
+    anonymous_rejection_off: str = setting("*87", rules.blank_or(rules.feature_code))
+    hide_caller_id_once: str = setting("*67", rules.blank_or(rules.feature_code))  # + number
+    show_caller_id_once: str = setting("*82", rules.blank_or(rules.feature_code))  # + number
+    call_waiting_off_once: str = setting("*70", rules.blank_or(rules.feature_code))  # + number
+    call_return: str = setting("*69", rules.blank_or(rules.feature_code))  # the last caller
+    redial: str = setting("*66", rules.blank_or(rules.feature_code))  # the last number dialled
+    voicemail: str = setting("*98", rules.blank_or(rules.feature_code))  # the account's voicemail
+    voice_menu: str = setting("***", rules.blank_or(rules.feature_code))  # IP, state, version
+
+    def codes(self) -> dict[str, str]:
+        """Feature name -> code, for the codes that are on."""
+        return {field.name: getattr(self, field.name) for field in dataclasses.fields(self)
+                if getattr(self, field.name)}
+
+    def cross_check(self, at: str, report: Report) -> None:
+        # One dialled string must mean one feature: no code may equal or start another.
+        seen: list[tuple[str, str]] = []
+        for name, code in self.codes().items():
+            path = key_path(at, name)
+            if not report.clean(path):
+                continue
+            clash = next((other for other, known in seen
+                          if code.startswith(known) or known.startswith(code)), None)
+            if clash is not None:
+                report.error(path, f"{describe(code)} clashes with {key_path(at, clash)} "
+                                   f"({describe(getattr(self, clash))}): one starts the other")
+            else:
+                seen.append((name, code))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -158,6 +227,7 @@ class Config:
         (LineConfig(),), rules.count_between(1, MAX_LINES, "line")
     )
     accounts: tuple[AccountConfig, ...] = ()
+    features: FeatureCodes = dataclasses.field(default_factory=FeatureCodes)
     network: NetworkConfig = dataclasses.field(default_factory=NetworkConfig)
     web: WebConfig = dataclasses.field(default_factory=WebConfig)
 
@@ -187,9 +257,11 @@ class Config:
             return
         known = {account.id for account in self.accounts}
         for index, line in enumerate(self.lines):
-            path = key_path(item_path(key_path(at, "lines"), index), "account")
-            if line.account and line.account not in known and report.clean(path):
-                report.error(path, f"no account with id {describe(line.account)}")
+            for name in ("account", "fallback_account"):
+                path = key_path(item_path(key_path(at, "lines"), index), name)
+                value = getattr(line, name)
+                if value and value not in known and report.clean(path):
+                    report.error(path, f"no account with id {describe(value)}")
 
 
 def default_config() -> Config:

@@ -170,9 +170,11 @@ class DigitMap:
     """A compiled dial plan. Build with `DigitMap.compile`."""
 
     def __init__(self, text: str, rules: tuple[_Rule, ...], emergency: tuple[str, ...],
-                 long_timer_s: float, short_timer_s: float, send_key: str | None) -> None:
+                 long_timer_s: float, short_timer_s: float, send_key: str | None,
+                 features: tuple[_Rule, ...] = ()) -> None:
         self.text = text
         self.rules = rules
+        self.features = features
         self.emergency = emergency
         self.long_timer_s = long_timer_s
         self.short_timer_s = short_timer_s
@@ -182,11 +184,14 @@ class DigitMap:
     def compile(cls, text: str, emergency: tuple[str, ...] = ("911",), *,
                 long_timer_s: float = DEFAULT_LONG_TIMER_S,
                 short_timer_s: float = DEFAULT_SHORT_TIMER_S,
-                send_key: str | None = "#") -> DigitMap:
+                send_key: str | None = "#", features: tuple[str, ...] = ()) -> DigitMap:
         """Compile a Cisco plan, or a Grandstream one (text starting with `{`).
 
         `emergency` numbers always COMPLETE as dialled; `send_key` ends dialling (None: it is an
         ordinary key). Map-wide `L:`/`S:` settings in the text override the timer arguments.
+        `features` are the device's star codes as Cisco rules (`*78`, `*72x.`): they apply
+        whatever the plan says, and one dialled in full completes at once even where the plan
+        could still take more digits (`*x.`), so `*78` does not wait for a timer.
         """
         for number in emergency:
             if not number or any(key not in KEYS for key in number):
@@ -200,7 +205,8 @@ class DigitMap:
             rules, long_set, short_set = _CiscoParser(text).plan()
             long_s = long_timer_s if long_set is None else long_set
             short_s = short_timer_s if short_set is None else short_set
-        return cls(text, rules, tuple(emergency), long_s, short_s, send_key)
+        feature_rules = _CiscoParser(f"({'|'.join(features)})").plan()[0] if features else ()
+        return cls(text, rules, tuple(emergency), long_s, short_s, send_key, feature_rules)
 
     # -- properties the FXS state machine reads at off-hook --
 
@@ -229,7 +235,12 @@ class DigitMap:
         """Classify the digits so far (a trailing send key ends dialling)."""
         if dialled in self.emergency:
             return Match(Outcome.COMPLETE, number=dialled, rule=dialled, emergency=True)
+        feature = self._classify(dialled, final=False, rules=self.features)
+        if feature.outcome is Outcome.COMPLETE:
+            return feature
         result = self._classify(dialled, final=False)
+        if feature.outcome is Outcome.PARTIAL and result.outcome is Outcome.INVALID:
+            result = feature
         if (self.send_key is not None and dialled.endswith(self.send_key)
                 and result.outcome is Outcome.INVALID):
             return self.expire(dialled[:-1])
@@ -249,19 +260,23 @@ class DigitMap:
         """The inter-digit timer fired (or the send key was pressed): decide with what we have."""
         if dialled in self.emergency:
             return Match(Outcome.COMPLETE, number=dialled, rule=dialled, emergency=True)
+        feature = self._classify(dialled, final=True, rules=self.features)
+        if feature.outcome is Outcome.COMPLETE:
+            return feature
         return self._classify(dialled, final=True)
 
     def _emergency_prefix(self, dialled: str) -> bool:
         return dialled != "" and any(
             len(dialled) < len(n) and n.startswith(dialled) for n in self.emergency)
 
-    def _classify(self, dialled: str, final: bool) -> Match:
+    def _classify(self, dialled: str, final: bool,
+                  rules: tuple[_Rule, ...] | None = None) -> Match:
         complete: tuple[_Rule, _End] | None = None
         short_s: float | None = None
         long_s: float | None = None
         dial_tone = False
         more = False
-        for rule in self.rules:
+        for rule in self.rules if rules is None else rules:
             if rule.pause_s is not None and not (final and dialled == ""):
                 continue  # a P rule only fires from the off-hook timer
             for end in _ends(rule, dialled):

@@ -36,11 +36,6 @@ from tipring.runtime.media import MediaEvent, MediaThread
 
 log = logging.getLogger("tipring.line")
 
-# Until lines get a configurable plan, a line accepts any digits, sent on '#' or after the
-# inter-digit timer, plus Grandstream-style direct IP dialling (*47192*168*1*20); emergency
-# numbers always go through.
-DEFAULT_DIAL_PLAN = "(*47[0-9*].|*x.|x.)"
-
 
 def line_settings(config: LineConfig) -> LineSettings:
     """The configuration's view of a line, in the state machine's terms."""
@@ -54,12 +49,14 @@ def line_settings(config: LineConfig) -> LineSettings:
 class LineRunner:
     def __init__(self, port: LinePort, profile: RegionProfile, config: LineConfig,
                  on_event: Callable[[LineEvent | MediaEvent], None], *,
-                 dial_plan: str = DEFAULT_DIAL_PLAN,
+                 dial_plan: str | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.port = port
         self.on_event = on_event
         self.clock = clock
-        digit_map = DigitMap.compile(dial_plan, emergency=profile.emergency_numbers)
+        # The line's own plan; emergency numbers always go through whatever it says.
+        digit_map = DigitMap.compile(dial_plan if dial_plan is not None else config.dial_plan,
+                                     emergency=profile.emergency_numbers)
         self.line = FxsLine(profile, digit_map, line_settings(config))
         self.audio = MediaThread(port.audio, self._from_audio_thread)
         self._loop: asyncio.AbstractEventLoop | None = None
