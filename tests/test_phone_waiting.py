@@ -179,10 +179,16 @@ def test_flash_before_the_waiting_call_is_up_does_nothing_more() -> None:
     assert len(agent.made("hold")) == 1 and agent.made("resume") == []
 
 
-def test_flash_in_a_single_call_changes_nothing() -> None:
+def test_flash_in_a_single_call_holds_it_for_recall_dial_tone_and_flash_takes_it_back() -> None:
     p, agent, first = in_call()
-    assert flash(p, T0 + 10) == []
-    assert agent.made("hold") == [] and p.calls[first].state == "connected"
+    out = flash(p, T0 + 10)
+    assert agent.made("hold") == [("hold", first, T0 + 10.5)] and p.calls[first].held
+    assert out[0] == DetachMedia(0, first) and tones(out) == ["stutter_dial"]
+    assert p.lines[0].fxs.state is LineState.DIAL_TONE and p.lines[0].fxs.recall
+    out = flash(p, T0 + 15)  # changed their mind: back to the call
+    assert agent.made("resume") == [("resume", first, T0 + 15.5)] and not p.calls[first].held
+    assert p.lines[0].fxs.state is LineState.CONNECTED
+    assert isinstance(out[-1], AttachMedia) and out[-1].call == first
 
 
 # --- the other party leaves -----------------------------------------------------------------
@@ -192,7 +198,8 @@ def test_held_party_hanging_up_leaves_the_talk_undisturbed() -> None:
     out = p.sip_event(CallEnded(first, 200, "BYE", "remote"), T0 + 30)
     assert out == [] and list(p.calls) == ["in-2"]
     assert p.lines[0].fxs.state is LineState.CONNECTED
-    assert flash(p, T0 + 40) == []  # nothing left to swap to
+    # Nothing left to swap to: a flash is now the single call's (hold, recall dial tone).
+    assert tones(flash(p, T0 + 40)) == ["stutter_dial"] and p.calls["in-2"].held
 
 
 def test_talking_party_hanging_up_keeps_the_held_call_and_a_flash_takes_it_back() -> None:

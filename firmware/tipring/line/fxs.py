@@ -113,6 +113,7 @@ class FxsLine:
                                         pulse_break_max_s=settings.pulse_break_max_s)
         self.state = LineState.IDLE
         self.messages_waiting = False
+        self.recall = False  # a call is held for a transfer or 3-way call: flash goes back to it
         self.dialled = ""
         self.tone: str | None = None  # the tone playing now (for status and tests)
         self._deadline: float | None = None  # the state's own timer
@@ -240,6 +241,32 @@ class FxsLine:
                                    else Linefeed.FORWARD_ACTIVE))
         return out + self._after_disconnect(now)
 
+    def recall_dial(self, now: float, *, recall: bool = True) -> list[LineOutput]:
+        """Hook flash in a call: the phone put the call on hold; give recall dial tone (the
+        stutter form) so the subscriber can dial a second party. While `recall` is set, a
+        flash before the next call is up reports `Flash` (the phone takes the held call back)
+        instead of restarting the dialling. With `recall=False` it is the confirmation after
+        a star code: the same stutter, then dialling as after lifting the handset."""
+        out = self._due(now)
+        if not self.hook_decoder.off_hook or self.state in (LineState.IDLE, LineState.RINGING):
+            return out
+        out += self._end_call_waiting()
+        self.recall = recall
+        self._enter(LineState.DIAL_TONE)
+        self._deadline = _rounded(now + self.settings.dial_tone_timeout_s)
+        return out + self._tone("stutter_dial")
+
+    def back_to_call(self, now: float) -> list[LineOutput]:
+        """The subscriber is in a call again (the held call resumed, a conference formed, a
+        transfer handed over): stop any tone and leave dialling."""
+        out = self._due(now)
+        self.recall = False
+        if not self.hook_decoder.off_hook or self.state in (
+                LineState.IDLE, LineState.RINGING, LineState.CONNECTED, LineState.CALL_WAITING):
+            return out  # already in the call (a swap): nothing on the line changes
+        self._enter(LineState.CONNECTED)
+        return out + self._silence()
+
     def message_waiting(self, on: bool) -> None:
         """Voicemail waiting: dial tone stutters until it is cleared."""
         self.messages_waiting = on
@@ -249,6 +276,7 @@ class FxsLine:
         self.hook_decoder.reset(off_hook)
         self._ring_steps = []
         self._cw = None
+        self.recall = False
         self._enter(LineState.IDLE)
         self._reversed = False
         self._open_loop = False
@@ -353,6 +381,7 @@ class FxsLine:
 
     def _hung_up(self, at: float) -> list[LineOutput]:
         self._ring_steps = []
+        self.recall = False
         out = [*self._end_call_waiting(), *self._silence()]
         self._enter(LineState.IDLE)
         if self._reversed or self._open_loop:
@@ -362,6 +391,8 @@ class FxsLine:
 
     def _flash(self, at: float) -> list[LineOutput]:
         if self.state in (LineState.DIAL_TONE, LineState.DIALING):
+            if self.recall:
+                return [*self._silence(), Flash(at)]  # back to the held call
             return self._dial_tone_state(at)  # a flash while dialling starts again
         if self.state in (LineState.CONNECTED, LineState.CALL_WAITING, LineState.CALL_PROCEEDING,
                           LineState.PARKED, LineState.RECEIVER_OFF_HOOK):

@@ -66,4 +66,14 @@ class SendDigit:
     duration_ms: int
 
 
-PhoneAction = DriveLine | AttachMedia | DetachMedia | SendDigit
+@dataclass(frozen=True)
+class SaveLineSetting:
+    """A star code changed one of the line's settings (`LineConfig` field `name`): the runtime
+    saves it in the configuration, so the web page shows it and a restart keeps it."""
+
+    line: int
+    name: str
+    value: object
+
+
+PhoneAction = DriveLine | AttachMedia | DetachMedia | SendDigit | SaveLineSetting

@@ -30,6 +30,13 @@ class Call:
     alert_info: str | None = None  # the incoming call's Alert-Info (distinctive ring)
     held: bool = False  # on hold (we sent a=sendonly); its media is off the line
     recalling: bool = False  # held, and the line rings to give it back to the subscriber
+    account: str = ""  # the account the call is on (a transfer we are asked for uses it too)
+    slot: int = 0  # which of the line's two RTP socket pairs the call's SDP advertised
+    consult_for: str | None = None  # placed from recall dial tone while this call was held
+    transfer: str | None = None  # "blind" / "attended": our REFER for this call is under way
+    transferred_from: str | None = None  # placed because the far end of that call sent REFER
+    no_waiting: bool = False  # *70: no call waiting during this call
+    parked: bool = False  # the subscriber left (transfer under way): never back on the line
 
 
 def dial_target(number: str, direct_ip: bool) -> str:

@@ -18,8 +18,9 @@ import datetime
 import logging
 from collections.abc import Callable, Mapping
 
+from tipring.config.schema import FeatureCodes
 from tipring.line.fxs import FxsLine, LineState
-from tipring.media.dsp import CallerId
+from tipring.media.dsp import Absence, CallerId
 from tipring.line.signals import (
     Answered,
     DialedNumber,
@@ -32,19 +33,33 @@ from tipring.line.signals import (
 )
 from tipring.sip.agent import UserAgent
 from tipring.sip.grammar import SipParseError
+from tipring.sip.registration import MessageWaiting
 from tipring.sip.session import (
     CallAnswered,
     CallEnded,
     CallProgress,
     IncomingCall,
     MediaChanged,
+    TransferProgress,
+    TransferRequested,
 )
 
-from .actions import AttachMedia, DetachMedia, DriveLine, PhoneAction, SendDigit
+from .actions import (
+    AttachMedia,
+    DetachMedia,
+    DriveLine,
+    PhoneAction,
+    SaveLineSetting,
+    SendDigit,
+)
 from .callerid import caller_id
 from .calls import Call, dial_target
 from .causes import NO_SERVICE_TONE, tone_for_status
+from .features import FORWARDS, SWITCHES, FeatureRequest, recognise
 from .setup import LineSetup
+
+TRANSFER_WAIT_S = 32.0  # REFER sent, no final NOTIFY yet: give the call back (64*T1 as SIP)
+REPLACED_WAIT_S = 5.0  # attended transfer done: the target should BYE our leg by then
 
 log = logging.getLogger(__name__)
 
@@ -53,24 +68,31 @@ class Phone:
     """The ATA's calls: one `LineSetup` per FXS port, one shared `UserAgent`."""
 
     def __init__(self, agent: UserAgent, lines: Mapping[int, LineSetup], *,
-                 local_time: Callable[[], datetime.datetime] | None = None) -> None:
+                 local_time: Callable[[], datetime.datetime] | None = None,
+                 codes: Mapping[str, str] | None = None) -> None:
         self.agent = agent
         self.lines = dict(lines)
         self.calls: dict[str, Call] = {}
         # Caller ID carries the local date and time; the runtime injects the wall clock.
         self.local_time = local_time
+        self.codes = dict(codes) if codes is not None else FeatureCodes().codes()
+        self.conference: set[int] = set()  # lines whose two calls are mixed (three-way call)
+        self.last_caller: dict[int, str] = {}  # for call return
+        self.last_dialled: dict[int, str] = {}  # for redial
+        self._deadlines: dict[tuple[str, str], float] = {}  # (what, call) -> when
 
     def call_on(self, line: int) -> Call | None:
         return next((c for c in self.calls.values() if c.line == line), None)
 
     def calls_on(self, line: int) -> list[Call]:
-        """The line's calls, oldest first: one, or two with call waiting."""
+        """The line's calls, oldest first: one, or two (call waiting, transfer, three-way)."""
         return [c for c in self.calls.values() if c.line == line]
 
     def talking_on(self, line: int) -> Call | None:
         """The call the subscriber is in (not held, not waiting, not ringing)."""
         return next((c for c in self.calls_on(line)
-                     if not c.held and c.state not in ("waiting", "ringing")), None)
+                     if not c.held and not c.parked and c.state not in ("waiting", "ringing")),
+                    None)
 
     # --- the phone drives the lines ---------------------------------------------------------
 
@@ -84,11 +106,36 @@ class Phone:
         out: list[PhoneAction] = []
         for index, setup in self.lines.items():
             out += self._drive(index, setup.fxs.timer(now), now)
-        return out
+        return out + self.call_timer(now)
 
     def next_deadline(self) -> float | None:
         deadlines = [d for s in self.lines.values() if (d := s.fxs.next_deadline()) is not None]
-        return min(deadlines, default=None)
+        own = self.call_deadline()
+        return min([*deadlines, *([own] if own is not None else [])], default=None)
+
+    def call_deadline(self) -> float | None:
+        """The phone's own next timer (no-answer forwarding, transfer supervision), apart from
+        the lines' (a runtime that drives the lines itself arms only this one)."""
+        return min(self._deadlines.values(), default=None)
+
+    def call_timer(self, now: float) -> list[PhoneAction]:
+        out: list[PhoneAction] = []
+        for key, when in sorted(self._deadlines.items(), key=lambda item: item[1]):
+            if when > now or self._deadlines.get(key) != when:
+                continue
+            del self._deadlines[key]
+            what, handle = key
+            call = self.calls.get(handle)
+            if call is None:
+                continue
+            if what == "no-answer":
+                out += self._forward_no_answer(call, now)
+            elif what == "transfer":
+                log.info("line %d: transfer of %s got no answer", call.line, call.call)
+                out += self._transfer_failed(call, now)
+            elif what == "release":
+                self._let_go(call, now)
+        return out
 
     # --- line events ------------------------------------------------------------------------
 
@@ -107,24 +154,96 @@ class Phone:
         return []  # OffHook (the line gives dial tone), DialInvalid/DialBarred (reorder)
 
     def _dialled(self, line: int, event: DialedNumber, now: float) -> list[PhoneAction]:
+        feature = None if event.emergency else recognise(event.number, self.codes)
+        if feature is not None:
+            return self._feature(line, feature, now)
+        return self._place(line, event.number, now, emergency=event.emergency, rule=event.rule)
+
+    def _place(self, line: int, number: str, now: float, *, emergency: bool = False,
+               rule: str = "", anonymous: bool | None = None,
+               no_waiting: bool = False) -> list[PhoneAction]:
         setup = self.lines[line]
-        account = setup.account
-        if event.emergency and account not in self.agent.accounts:
-            # An emergency call goes out on any account the device has, never refused.
-            account = next(iter(self.agent.accounts), "")
-        if account not in self.agent.accounts:
-            log.info("line %d: no account, cannot call %s", line, event.number)
+        account = self._account_for(setup, emergency)
+        if account is None:
+            log.info("line %d: no account in service, cannot call %s", line, number)
             return self._fxs(line, lambda fxs: fxs.play(NO_SERVICE_TONE, now), now)
-        target = dial_target(event.number, setup.direct_ip)
+        target = dial_target(number, setup.direct_ip)
+        # An emergency call always shows who is calling (the answering point calls back).
+        hide = not emergency and (setup.hide_caller_id if anonymous is None else anonymous)
+        held = next((c for c in self.calls_on(line) if c.held and not c.parked), None)
+        slot = self._free_slot(line)
         try:
-            call = self.agent.invite(account, target, setup.policy(), now)
+            call = self.agent.invite(account, target, setup.policy(slot), now,
+                                     **({"anonymous": True} if hide else {}))
         except (SipParseError, ValueError) as error:
             log.info("line %d: cannot call %r: %s", line, target, error)
             return self._fxs(line, lambda fxs: fxs.play("congestion", now), now)
-        log.info("line %d: calling %s (%s)%s", line, target, event.rule,
-                 " EMERGENCY" if event.emergency else "")
-        self.calls[call] = Call(call, line, "outgoing", "calling", event.number, event.emergency)
+        log.info("line %d: calling %s (%s)%s%s%s", line, target, rule,
+                 " EMERGENCY" if emergency else "", " anonymously" if hide else "",
+                 f" while {held.call} is held" if held is not None else "")
+        if not emergency:
+            self.last_dialled[line] = number
+        self.calls[call] = Call(call, line, "outgoing", "calling", number, emergency,
+                                account=account, slot=slot, no_waiting=no_waiting,
+                                consult_for=held.call if held is not None else None)
         return []
+
+    def _account_for(self, setup: LineSetup, emergency: bool) -> str | None:
+        """The account a call out goes on: the line's, or its fallback while the line's
+        registration has failed; an emergency call takes any account rather than none."""
+        accounts = self.agent.accounts
+        primary = setup.account if setup.account in accounts else None
+        fallback = setup.fallback_account if setup.fallback_account in accounts else None
+        for account in (primary, fallback):
+            if account is not None and self._in_service(account):
+                return account
+        if emergency:
+            return primary or fallback or next(iter(accounts), None)
+        return None
+
+    def _in_service(self, account: str) -> bool:
+        """False once the account's registration failed (the phone then hears congestion at
+        once instead of silence until an INVITE times out); an account never registered (no
+        registrar: direct peering) is in service."""
+        registration = getattr(self.agent, "registration", None)
+        if registration is None:
+            return True
+        try:
+            return getattr(registration(account), "state", "") != "failed"
+        except KeyError:
+            return False
+
+    def _free_slot(self, line: int) -> int:
+        used = {c.slot for c in self.calls_on(line)}
+        return 0 if 0 not in used else 1
+
+    # --- star codes -------------------------------------------------------------------------
+
+    def _feature(self, line: int, feature: FeatureRequest, now: float) -> list[PhoneAction]:
+        setup = self.lines[line]
+        name = feature.name
+        log.info("line %d: star code %s%s", line, name,
+                 f" {feature.number}" if feature.number else "")
+        if name in SWITCHES or name in FORWARDS:
+            field, value = SWITCHES[name] if name in SWITCHES else (FORWARDS[name],
+                                                                     feature.number)
+            setattr(setup, field, value)
+            out: list[PhoneAction] = [SaveLineSetting(line, field, value)]
+            return out + self._fxs(line, lambda f: f.recall_dial(now, recall=False), now)
+        if name == "hide_caller_id_once":
+            return self._place(line, feature.number, now, anonymous=True, rule=name)
+        if name == "show_caller_id_once":
+            return self._place(line, feature.number, now, anonymous=False, rule=name)
+        if name == "call_waiting_off_once":
+            return self._place(line, feature.number, now, no_waiting=True, rule=name)
+        number = {"call_return": self.last_caller.get(line), "redial":
+                  self.last_dialled.get(line), "voicemail": setup.voicemail}.get(name)
+        if number:
+            return self._place(line, number, now, rule=name)
+        log.info("line %d: nothing to dial for %s", line, name)
+        return self._fxs(line, lambda f: f.play("congestion", now), now)
+
+    # --- answering, hanging up, flash -------------------------------------------------------
 
     def _answer(self, line: int, now: float) -> list[PhoneAction]:
         calls = self.calls_on(line)
@@ -140,11 +259,20 @@ class Phone:
 
     def _take_up(self, call: Call, now: float) -> None:
         call.state = "answering"
+        self._deadlines.pop(("no-answer", call.call), None)
         if call.call in self.agent.sessions:  # else a CANCEL crossed the pick-up: CallEnded next
-            self.agent.answer(call.call, self.lines[call.line].policy(), now)  # CallAnswered next
+            self.agent.answer(call.call, self.lines[call.line].policy(call.slot), now)
 
     def _hung_up(self, line: int, now: float) -> list[PhoneAction]:
-        calls = self.calls_on(line)
+        calls = [c for c in self.calls_on(line) if not c.parked]
+        self.conference.discard(line)
+        held = next((c for c in calls if c.held and not c.recalling), None)
+        consult = next((c for c in calls if held is not None and c.consult_for == held.call),
+                       None)
+        if held is not None and consult is not None and held.transfer is None:
+            transferred = self._transfer(held, consult, now)
+            if transferred is not None:
+                return transferred
         out: list[PhoneAction] = []
         for call in calls:
             if call.held or call.state == "waiting":
@@ -165,6 +293,7 @@ class Phone:
             call.recalling = True
         else:
             call.state = "ringing"  # still unanswered: lifting answers it as any incoming call
+        call.parked = False
         log.info("line %d: ringing back for %s call %s", call.line,
                  "held" if call.held else "waiting", call.call)
         when = self.local_time() if self.local_time is not None else None
@@ -175,14 +304,33 @@ class Phone:
         return self._fxs(call.line, lambda f: f.ring(cid, cadence, now), now)
 
     def _flash(self, line: int, now: float) -> list[PhoneAction]:
-        """Hook flash: take the waiting call (the talking one goes on hold), or swap between
-        the talking and the held call, or take back the held one when alone with it."""
-        calls = self.calls_on(line)
+        """Hook flash. In a three-way call: drop the party added last. While consulting (a
+        call held, a second one placed from recall dial tone): the second answered -> join
+        all three; not answered -> abandon it and go back. With call waiting: take the waiting
+        call (the talking one goes on hold), or swap between the talking and the held call.
+        Alone in a call: hold it and give recall dial tone (transfer or three-way call next).
+        Alone with a held call: take it back."""
+        calls = [c for c in self.calls_on(line) if not c.parked]
         waiting = next((c for c in calls if c.state == "waiting"), None)
         held = next((c for c in calls if c.held), None)
         talking = self.talking_on(line)
+        consult = next((c for c in calls if held is not None and c.consult_for == held.call),
+                       None)
+        if line in self.conference:
+            last = next((c for c in reversed(calls) if c.consult_for is not None), calls[-1])
+            return self._drop(last, now)
+        if consult is not None and held is not None:
+            if consult.state == "connected":
+                return self._join(held, consult, now)
+            log.info("line %d: flash abandons the call to %s", line, consult.number)
+            out = self._drop(consult, now)
+            return out + self._resume(held, now)
         if waiting is None and held is None:
-            return []  # a flash in a single call: no feature for it yet
+            if talking is not None and talking.state == "connected":
+                log.info("line %d: flash holds %s for a second call", line, talking.call)
+                out = self._hold(talking, now)
+                return out + self._fxs(line, lambda f: f.recall_dial(now), now)
+            return []
         out: list[PhoneAction] = []
         if talking is not None:
             if talking.state != "connected":
@@ -207,7 +355,128 @@ class Phone:
         call.held = call.recalling = False
         if call.call in self.agent.sessions:
             self.agent.resume(call.call, now)
-        return [self._attach(call, early=False)] if call.media is not None else []
+        out = self._fxs(call.line, lambda f: f.back_to_call(now), now)
+        return out + ([self._attach(call, early=False)] if call.media is not None else [])
+
+    def _drop(self, call: Call, now: float) -> list[PhoneAction]:
+        """End one of the line's calls from our side (the others stay)."""
+        self.calls.pop(call.call, None)
+        if call.line in self.conference:
+            self.conference.discard(call.line)
+            log.info("line %d: three-way call ends, %s leaves", call.line, call.call)
+        if call.call in self.agent.sessions:
+            self.agent.hangup(call.call, now)
+        return [DetachMedia(call.line, call.call)] if call.media is not None and not call.held \
+            else []
+
+    # --- three-way calling and transfer ----------------------------------------------------
+
+    def _join(self, held: Call, consult: Call, now: float) -> list[PhoneAction]:
+        """Flash with the second party answered: take the first off hold; both streams are on
+        the line and the audio path mixes them (each far end hears the other and us)."""
+        log.info("line %d: three-way call %s + %s", held.line, held.call, consult.call)
+        self.conference.add(held.line)
+        return self._resume(held, now)
+
+    def _transfer(self, held: Call, consult: Call, now: float) -> list[PhoneAction] | None:
+        """The subscriber hung up while consulting: transfer the held party. Second party
+        answered: attended transfer (REFER with Replaces naming our call to it, RFC 5589 7);
+        still ringing: blind transfer to the number being called (our call to it is
+        cancelled). None when the agent cannot (then the held call rings back as usual)."""
+        attended = consult.state == "connected"
+        try:
+            if attended:
+                self.agent.transfer(held.call, None, now, replacing=consult.call)
+            else:
+                target = dial_target(consult.number, self.lines[held.line].direct_ip)
+                self.agent.transfer(held.call, target, now)
+        except (KeyError, ValueError, SipParseError) as error:
+            log.info("line %d: cannot transfer %s: %s", held.line, held.call, error)
+            return None
+        log.info("line %d: %s transfer of %s to %s", held.line,
+                 "attended" if attended else "blind", held.call, consult.number)
+        held.transfer = "attended" if attended else "blind"
+        held.parked = True
+        self._deadlines[("transfer", held.call)] = now + TRANSFER_WAIT_S
+        out: list[PhoneAction] = []
+        if attended:
+            consult.parked = True  # the target ends it once the transferee replaces it
+            if consult.media is not None:
+                out.append(DetachMedia(consult.line, consult.call))
+        else:
+            out += self._drop(consult, now)
+        return out
+
+    def _transfer_progress(self, call: Call, event: TransferProgress,
+                           now: float) -> list[PhoneAction]:
+        if call.transfer is None or event.status < 200:
+            return []
+        self._deadlines.pop(("transfer", call.call), None)
+        if event.status >= 300:
+            log.info("line %d: transfer of %s failed: %d %s", call.line, call.call,
+                     event.status, event.reason)
+            return self._transfer_failed(call, now)
+        log.info("line %d: transfer of %s done", call.line, call.call)
+        self._let_go(call, now)
+        for other in self.calls_on(call.line):
+            if other.parked and other.consult_for == call.call:
+                # Attended: the target drops our leg once the transferee's INVITE replaced it.
+                self._deadlines[("release", other.call)] = now + REPLACED_WAIT_S
+        return []
+
+    def _transfer_failed(self, call: Call, now: float) -> list[PhoneAction]:
+        """The held party could not be transferred: our leg to the target ends and the phone
+        rings to give the held call back."""
+        call.transfer = None
+        out: list[PhoneAction] = []
+        for other in list(self.calls_on(call.line)):
+            if other.parked and other.consult_for == call.call:
+                out += self._drop(other, now)
+        if self.lines[call.line].fxs.state is not LineState.IDLE:
+            call.parked = False
+            return out  # the subscriber is busy again: the held call waits for a flash
+        return out + self._ring_back(call, now)
+
+    def _let_go(self, call: Call, now: float) -> None:
+        self.calls.pop(call.call, None)
+        if call.call in self.agent.sessions:
+            self.agent.hangup(call.call, now)
+
+    def _transfer_requested(self, call: Call, event: TransferRequested,
+                            now: float) -> list[PhoneAction]:
+        """The far end transfers us (REFER): call the target on the same line, report how it
+        goes (NOTIFY), and put the new call on the line when it answers."""
+        setup = self.lines[call.line]
+        account = call.account or setup.account
+        if any(c.transferred_from == call.call for c in self.calls.values()) or \
+                len(self.calls_on(call.line)) > 1:
+            self.agent.notify_transfer(call.call, 486, "Busy Here", now)
+            return []
+        slot = 1 - call.slot
+        try:
+            new = self.agent.invite(account, event.target, setup.policy(slot), now,
+                                    replaces=event.replaces, referred_by=event.referred_by)
+        except (KeyError, ValueError, SipParseError) as error:
+            log.info("line %d: cannot follow the transfer to %s: %s", call.line, event.target,
+                     error)
+            self.agent.notify_transfer(call.call, 503, "Service Unavailable", now)
+            return []
+        number = str(getattr(event.target, "user", "") or event.target)
+        log.info("line %d: transferred by %s to %s", call.line, call.call, number)
+        self.calls[new] = Call(new, call.line, "outgoing", "calling", number, account=account,
+                               slot=slot, transferred_from=call.call)
+        return []
+
+    def _replacing(self, event: IncomingCall, old: Call, now: float) -> list[PhoneAction]:
+        """An INVITE with Replaces (RFC 3891) for a call of ours: someone completed an
+        attended transfer to us. The new call takes the old one's place without ringing."""
+        log.info("line %d: %s replaces %s", old.line, event.call, old.call)
+        out = self._drop(old, now)
+        self.calls[event.call] = Call(event.call, old.line, "incoming", "answering",
+                                      old.number, account=event.account, slot=old.slot,
+                                      caller=old.caller)
+        self.agent.answer(event.call, self.lines[old.line].policy(old.slot), now)
+        return out
 
     def _digit(self, line: int, event: Digit, now: float) -> list[PhoneAction]:
         call = self.talking_on(line)
@@ -226,6 +495,8 @@ class Phone:
         """An event from the agent; those that are not about calls are ignored."""
         if isinstance(event, IncomingCall):
             return self._incoming(event, now)
+        if isinstance(event, MessageWaiting):
+            return self._message_waiting(event, now)
         call = self.calls.get(getattr(event, "call", ""))
         if call is None:
             return []  # a call the phone already let go of (hung up, refused)
@@ -235,29 +506,58 @@ class Phone:
             return self._answered(call, event, now)
         if isinstance(event, MediaChanged):
             call.media = event.media
-            if call.held:
+            if call.held or call.parked:
                 return []  # the hold's answer: its stream stays off the line
             return [self._attach(call, early=False)]
         if isinstance(event, CallEnded):
             return self._ended(call, event, now)
+        if isinstance(event, TransferProgress):
+            return self._transfer_progress(call, event, now)
+        if isinstance(event, TransferRequested):
+            return self._transfer_requested(call, event, now)
         return []
 
+    def _message_waiting(self, event: MessageWaiting, now: float) -> list[PhoneAction]:
+        out: list[PhoneAction] = []
+        for index, setup in self.lines.items():
+            if event.account in (setup.account, setup.fallback_account) and \
+                    event.waiting is not None:
+                log.info("line %d: messages waiting: %s", index, event.waiting)
+                result = setup.fxs.message_waiting(event.waiting)
+                if isinstance(result, list):
+                    out += self._drive(index, result, now)
+        return out
+
     def _incoming(self, event: IncomingCall, now: float) -> list[PhoneAction]:
-        mine = [i for i, s in self.lines.items() if s.account == event.account]
+        if event.replaces is not None and event.replaces in self.calls:
+            return self._replacing(event, self.calls[event.replaces], now)
+        mine = [i for i, s in self.lines.items()
+                if event.account in (s.account, s.fallback_account)]
         if not mine:
             log.info("call for account %s refused 480: no line uses it", event.account)
             self.agent.reject(event.call, 480, "Temporarily Unavailable", now)
             return []
-        free = [i for i in mine if not self.lines[i].do_not_disturb and self.call_on(i) is None
-                and self.lines[i].fxs.state is LineState.IDLE]
         when = self.local_time() if self.local_time is not None else None
         cid = caller_id(event.caller, event.asserted_identity, event.privacy, when)
+        first = self.lines[mine[0]]
+        if first.forward_all:
+            return self._forward(event.call, first.forward_all, "unconditional", now)
+        if first.anonymous_rejection and cid.number_absence is Absence.PRIVATE:
+            log.info("call %s refused 433: the caller withholds the number", event.call)
+            self.agent.reject(event.call, 433, "Anonymity Disallowed", now)
+            return []
+        free = [i for i in mine if not self.lines[i].do_not_disturb and self.call_on(i) is None
+                and self.lines[i].fxs.state is LineState.IDLE]
         if not free:
             waiting = next((i for i in mine if self._can_wait(i)), None)
             if waiting is not None:
                 return self._call_waiting(waiting, event, cid, now)
             # Off hook, in a call without call waiting (or with a call already waiting or
             # held), or do-not-disturb on every line.
+            dnd = all(self.lines[i].do_not_disturb for i in mine)
+            if first.forward_busy:
+                return self._forward(event.call, first.forward_busy,
+                                     "do-not-disturb" if dnd else "user-busy", now)
             log.info("call for account %s refused 486: lines busy or do-not-disturb",
                      event.account)
             self.agent.reject(event.call, 486, "Busy Here", now)
@@ -269,10 +569,44 @@ class Phone:
         if fxs.state is not LineState.RINGING:
             self.agent.reject(event.call, 486, "Busy Here", now)
             return out
-        self.calls[event.call] = Call(event.call, line, "incoming", "ringing", cid.number or "",
-                                      caller=cid, alert_info=event.alert_info)
-        self.agent.ring(event.call, now)
+        self._presented(line, event, cid, "ringing", now)
         return out
+
+    def _presented(self, line: int, event: IncomingCall, cid: CallerId, state: str,
+                   now: float) -> None:
+        """A call rings the line or waits on it: 180, the record, call return, no-answer
+        forwarding armed."""
+        self.calls[event.call] = Call(event.call, line, "incoming", state,  # type: ignore[arg-type]
+                                      cid.number or "", caller=cid, alert_info=event.alert_info,
+                                      account=event.account, slot=self._free_slot(line))
+        if cid.number:
+            self.last_caller[line] = cid.number
+        setup = self.lines[line]
+        if setup.forward_no_answer:
+            self._deadlines[("no-answer", event.call)] = now + setup.no_answer_s
+        self.agent.ring(event.call, now)
+
+    def _forward(self, call: str, target: str, reason: str, now: float) -> list[PhoneAction]:
+        """Send the caller elsewhere with a 302 and a Diversion saying why (RFC 5806)."""
+        try:
+            self.agent.redirect(call, [target], now, diversion=reason)
+        except (KeyError, ValueError) as error:
+            log.info("call %s: cannot forward to %r (%s): busy instead", call, target, error)
+            self.agent.reject(call, 486, "Busy Here", now)
+            return []
+        log.info("call %s forwarded (%s) to %s", call, reason, target)
+        return []
+
+    def _forward_no_answer(self, call: Call, now: float) -> list[PhoneAction]:
+        if call.state not in ("ringing", "waiting") or call.recalling:
+            return []
+        target = self.lines[call.line].forward_no_answer
+        if not target:
+            return []
+        del self.calls[call.call]
+        out = self._fxs(call.line, (lambda f: f.stop_ring(now)) if call.state == "ringing"
+                        else (lambda f: f.stop_call_waiting(now)), now)
+        return out + self._forward(call.call, target, "no-answer", now)
 
     def _can_wait(self, line: int) -> bool:
         """Call waiting applies: on for the line, which is in exactly one call, talking."""
@@ -281,22 +615,22 @@ class Phone:
             return False
         calls = self.calls_on(line)
         return (len(calls) == 1 and calls[0].state == "connected" and not calls[0].held
-                and setup.fxs.state is LineState.CONNECTED)
+                and not calls[0].no_waiting and setup.fxs.state is LineState.CONNECTED)
 
     def _call_waiting(self, line: int, event: IncomingCall, cid: CallerId,
                       now: float) -> list[PhoneAction]:
         """A second call during a call: 180 to the caller, the call-waiting signal (tone, CAS,
         off-hook caller ID after the phone's ACK) to the subscriber; a flash takes it."""
         log.info("line %d: call waiting %s", line, event.call)
-        self.calls[event.call] = Call(event.call, line, "incoming", "waiting", cid.number or "",
-                                      caller=cid, alert_info=event.alert_info)
-        self.agent.ring(event.call, now)
+        self._presented(line, event, cid, "waiting", now)
         return self._fxs(line, lambda f: f.call_waiting(cid, now), now)
 
     def _progress(self, call: Call, event: CallProgress, now: float) -> list[PhoneAction]:
         if call.direction != "outgoing" or call.state not in ("calling", "early"):
             return []
         call.state = "early"
+        if call.transferred_from is not None and call.transferred_from in self.agent.sessions:
+            self.agent.notify_transfer(call.transferred_from, event.status, event.reason, now)
         if event.early_media is not None:
             # The far end plays its own ringback or announcement: ours must stop (RFC 3960).
             call.media = event.early_media
@@ -311,19 +645,42 @@ class Phone:
         if call.direction == "outgoing" and call.state in ("calling", "early"):
             out += self._fxs(call.line, lambda f: f.call_connected(now), now)
         call.state = "connected"
+        origin = self.calls.get(call.transferred_from or "")
+        if origin is not None:
+            # The transfer worked: say so to the transferor, who then ends its call with us.
+            if origin.call in self.agent.sessions:
+                self.agent.notify_transfer(origin.call, 200, "OK", now)
+            origin.held = True  # its stream leaves the line; its BYE ends it quietly
+            if origin.media is not None:
+                out.append(DetachMedia(origin.line, origin.call))
+            out += self._fxs(call.line, lambda f: f.stop_tone(now), now)  # our ringback
         if call.media == event.media:
             return out  # the early media stream simply goes on (same SSRC, same sequence)
         call.media = event.media
+        if call.held or call.parked:
+            return out
         return [*out, self._attach(call, early=False)]
 
     def _ended(self, call: Call, event: CallEnded, now: float) -> list[PhoneAction]:
         del self.calls[call.call]
+        for key in [k for k in self._deadlines if k[1] == call.call]:
+            del self._deadlines[key]
         log.info("line %d: call ended %d %s (%s)", call.line, event.status, event.reason,
                  event.by)
         out: list[PhoneAction] = []
-        if call.media is not None and not call.held:
+        if call.media is not None and not call.held and not call.parked:
             out.append(DetachMedia(call.line, call.call))
-        others = self.calls_on(call.line)
+        if call.line in self.conference:
+            self.conference.discard(call.line)  # the other party and the subscriber talk on
+            return out
+        if call.parked:
+            return out  # the subscriber left it to a transfer: nothing to tell the line
+        origin = self.calls.get(call.transferred_from or "")
+        if origin is not None and call.state != "connected":
+            if origin.call in self.agent.sessions:
+                self.agent.notify_transfer(origin.call, event.status or 500, event.reason, now)
+            return out + self._fxs(call.line, lambda f: f.stop_tone(now), now)
+        others = [c for c in self.calls_on(call.line) if not c.parked]
         if call.state == "waiting":  # the waiting caller gave up: no more call-waiting signal
             return out + self._fxs(call.line, lambda f: f.stop_call_waiting(now), now)
         if call.held and not call.recalling:
@@ -336,7 +693,6 @@ class Phone:
             # The talking party left with another call held or waiting: that call stays (a
             # flash takes it, hanging up rings it back); the line stays in its call.
             return out
-            return out + self._fxs(call.line, lambda f: f.stop_ring(now), now)
         if call.state in ("answering", "connected"):
             return out + self._fxs(call.line, lambda f: f.far_end_disconnected(now), now)
         tone = tone_for_status(event.status) or "congestion"
@@ -346,7 +702,8 @@ class Phone:
 
     def _attach(self, call: Call, early: bool) -> AttachMedia:
         assert call.media is not None
-        return AttachMedia(call.line, call.call, call.media, self.lines[call.line].rtp, early)
+        return AttachMedia(call.line, call.call, call.media,
+                           self.lines[call.line].rtp_for(call.slot), early)
 
     def _fxs(self, line: int, request: Callable[[FxsLine], list[LineOutput]],
              now: float) -> list[PhoneAction]:

@@ -241,10 +241,14 @@ class UserAgent:
     # --- calls ----------------------------------------------------------------------------
 
     def invite(self, account: str, target: str | Uri, media: MediaPolicy, now: float, *,
-               replaces: str | None = None, referred_by: str | None = None) -> str:
+               replaces: str | None = None, referred_by: str | None = None,
+               anonymous: bool = False) -> str:
         """Call `target` (a URI, or a user/number at the account's domain). Returns the call.
 
         `replaces` and `referred_by` come from a `TransferRequested` being acted on.
+        `anonymous` withholds our identity as RFC 3323 asks of a user agent: an anonymous From,
+        `Privacy: id`, and our identity only in P-Preferred-Identity for the provider (RFC 3325),
+        which authenticates the call and strips it before the callee.
         """
         target = self._target(account, target)
         call = new_call_id(self.rng, self.local_for(account)[0])
@@ -255,7 +259,11 @@ class UserAgent:
             extra.append(("Referred-By", referred_by))
         settings = self.accounts[account].settings
         display = f'"{settings.display_name}" ' if settings.display_name else ""
-        session.start_call(target, f"{display}<{settings.aor}>", media, now, extra)
+        identity = f"{display}<{settings.aor}>"
+        if anonymous:
+            extra += [("Privacy", "id"), ("P-Preferred-Identity", identity)]
+            identity = '"Anonymous" <sip:anonymous@anonymous.invalid>'
+        session.start_call(target, identity, media, now, extra)
         return call
 
     def _target(self, account: str, target: str | Uri) -> Uri:
