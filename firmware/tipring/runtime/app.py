@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import dataclasses
 import functools
 import ipaddress
 import itertools
@@ -29,6 +30,7 @@ from tipring.hal.api import Board, HardwareError
 from tipring.hal.profile import find_profile, load_profile, open_board
 from tipring.line.regions import profile as region_profile
 from tipring.line.signals import DialedNumber, OffHook, OnHook
+from tipring.phone.features import digit_rules
 from tipring.runtime import logs
 from tipring.runtime.calllog import CallLog, CallLogEntry
 from tipring.runtime.line import LineRunner
@@ -69,6 +71,7 @@ class Device:
         self.recent_logs = RecentLogs(RECENT_LOG_LINES)
         self.call_log = CallLog.beside(options.config_path)
         self._save_lock = asyncio.Lock()
+        self._background: set[asyncio.Task[Config]] = set()
         self._changes = 0  # bumped on anything a live status view should redraw for
         self._changed: asyncio.Future[None] | None = None  # resolved at the next change
 
@@ -98,7 +101,8 @@ class Device:
             lines = self.loaded.config.lines
             line_cfg = lines[port.index] if port.index < len(lines) else LineConfig()
             runner = LineRunner(port, region, line_cfg,
-                                functools.partial(self._line_event, port.index))
+                                functools.partial(self._line_event, port.index),
+                                features=digit_rules(self.loaded.config.features.codes()))
             runner.start()
             self.lines[port.index] = runner
         for handset in getattr(self.board, "handsets", ()):
@@ -130,9 +134,13 @@ class Device:
         config = self.config
         if not any(a.enabled and a.user for a in config.accounts):
             return
+        region = region_profile(config.device.region)
+        for index, runner in self.lines.items():
+            line_cfg = config.lines[index] if index < len(config.lines) else LineConfig()
+            runner.configure(region, line_cfg, digit_rules(config.features.codes()))
         telephony = Telephony(config, self.lines, sip_host=self.options.sip_host,
                               sip_port=self.options.sip_port, on_change=self.notify_changed,
-                              on_call_ended=self.log_call)
+                              on_call_ended=self.log_call, on_setting=self._save_line_setting)
         try:
             await telephony.start()
         except OSError as exc:
@@ -145,6 +153,23 @@ class Device:
         telephony, self.telephony = self.telephony, None
         if telephony is not None:
             await telephony.stop(deadline=deadline)
+
+    def _save_line_setting(self, index: int, name: str, value: object) -> None:
+        """A star code changed a line setting: save it as if the web page had."""
+        config = self.config
+        lines = list(config.lines)
+        if index >= len(lines) or name not in LIVE_LINE_SETTINGS:
+            return
+        lines[index] = dataclasses.replace(lines[index], **{name: value})
+        task = asyncio.get_running_loop().create_task(
+            self.apply_config(dataclasses.replace(config, lines=tuple(lines))))
+        self._background.add(task)
+        task.add_done_callback(self._saved)
+
+    def _saved(self, task: asyncio.Task[Config]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("star code setting not saved", extra={"reason": str(task.exception())})
 
     def log_call(self, entry: CallLogEntry) -> None:
         """A call is over: into the call log (a write error is logged, never raised)."""
@@ -194,10 +219,12 @@ class Device:
         if self.board is not None and (self.telephony is None or previous is None or
                                        _telephony_changed(previous, canonical)):
             # Not running yet (e.g. the first account), or new accounts or line settings:
-            # (re)register and rebuild the lines. Other changes (web, logging, network) must
-            # not cut a call in progress.
+            # (re)register and rebuild the lines. Other changes (web, logging, network, the
+            # subscriber's features) must not cut a call in progress.
             await self.stop_telephony()
             await self.start_telephony()
+        elif self.telephony is not None:
+            self.telephony.update_features(canonical)
         self.notify_changed()
         return canonical
 
@@ -285,9 +312,20 @@ class RecentLogs(logging.Handler):
             self.handleError(record)
 
 
+# Line settings the running phone takes as they are saved (star codes change them too).
+LIVE_LINE_SETTINGS = ("do_not_disturb", "anonymous_rejection", "hide_caller_id", "forward_all",
+                      "forward_busy", "forward_no_answer", "no_answer_s", "call_waiting",
+                      "direct_ip")
+
+
 def _telephony_changed(old: Config, new: Config) -> bool:
-    return (old.accounts, old.lines, old.device.region, old.device.timezone) != (
-        new.accounts, new.lines, new.device.region, new.device.timezone)
+    def fixed(config: Config) -> tuple[object, ...]:
+        lines = tuple(dataclasses.replace(line, **{name: getattr(LineConfig(), name)
+                                                   for name in LIVE_LINE_SETTINGS})
+                      for line in config.lines)
+        return (config.accounts, lines, config.features, config.device.region,
+                config.device.timezone)
+    return fixed(old) != fixed(new)
 
 
 def system_facts() -> dict[str, Any]:

@@ -49,18 +49,31 @@ def line_settings(config: LineConfig) -> LineSettings:
 class LineRunner:
     def __init__(self, port: LinePort, profile: RegionProfile, config: LineConfig,
                  on_event: Callable[[LineEvent | MediaEvent], None], *,
-                 dial_plan: str | None = None,
+                 dial_plan: str | None = None, features: tuple[str, ...] = (),
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.port = port
         self.on_event = on_event
         self.clock = clock
-        # The line's own plan; emergency numbers always go through whatever it says.
-        digit_map = DigitMap.compile(dial_plan if dial_plan is not None else config.dial_plan,
-                                     emergency=profile.emergency_numbers)
-        self.line = FxsLine(profile, digit_map, line_settings(config))
+        self.line = self._line(profile, config, dial_plan, features)
         self.audio = MediaThread(port.audio, self._from_audio_thread)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
+
+    @staticmethod
+    def _line(profile: RegionProfile, config: LineConfig, dial_plan: str | None,
+              features: tuple[str, ...]) -> FxsLine:
+        # The line's own plan plus the star codes; emergency numbers always go through.
+        digit_map = DigitMap.compile(dial_plan if dial_plan is not None else config.dial_plan,
+                                     emergency=profile.emergency_numbers, features=features)
+        return FxsLine(profile, digit_map, line_settings(config))
+
+    def configure(self, profile: RegionProfile, config: LineConfig,
+                  features: tuple[str, ...]) -> None:
+        """New line settings (dial plan, star codes, flash times, region): a fresh state
+        machine, started from the hook state the SLIC reports now."""
+        self.line = self._line(profile, config, None, features)
+        if self._loop is not None:
+            self.apply(self.line.reset(self.clock(), off_hook=self.port.slic.off_hook))
 
     def start(self) -> None:
         self._loop = asyncio.get_running_loop()

@@ -19,11 +19,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tipring.config.schema import Config
+from tipring.config.schema import Config, LineConfig
 from tipring.media.srtp import SrtpSession
 from tipring.media.stream import RtpStream
 from tipring.phone import AttachMedia, DetachMedia, DriveLine, LineSetup, Phone, PhoneAction
-from tipring.phone.actions import SendDigit
+from tipring.phone.actions import SaveLineSetting, SendDigit
+from tipring.phone.setup import line_features
 from tipring.runtime.calllog import CallLogEntry
 from tipring.runtime.line import LineRunner
 from tipring.runtime.media import MediaStats
@@ -100,17 +101,23 @@ class Telephony:
                  sip_host: str = "0.0.0.0", sip_port: int = 5060,
                  on_change: Callable[[], None] = lambda: None,
                  on_call_ended: Callable[[CallLogEntry], None] = lambda _entry: None,
+                 on_setting: Callable[[int, str, object], None] = lambda *_args: None,
                  wall: Callable[[], float] = time.time) -> None:
         self.config = config
         self.runners = runners
         self.on_change = on_change
         self.on_call_ended = on_call_ended
+        self.on_setting = on_setting  # a star code changed a line setting: save it
         self.wall = wall
         self.calls: dict[str, CallRecord] = {}  # by the agent's call handle
         self.sip = SipRuntime(sip_host, sip_port, on_event=self._sip_event)
-        self.sockets: dict[int, tuple[socket.socket, socket.socket]] = {}
+        # Two RTP/RTCP socket pairs per line: a line holds at most two calls at once.
+        self.sockets: dict[int, list[tuple[socket.socket, socket.socket]]] = {}
         self.accounts: dict[str, AccountState] = {}
+        self.messages_waiting: dict[str, bool] = {}  # by account, from message-summary
         self.phone: Phone | None = None
+        self._phone_timer: asyncio.TimerHandle | None = None
+        self._mailboxes: set[str] = set()  # accounts whose message-summary we subscribed
 
     async def start(self) -> None:
         agent = await self.sip.start()
@@ -128,21 +135,41 @@ class Telephony:
                 continue
             self.sip.register(account.id)
         setups = {}
+        bind = self.sip.host if self.sip.host not in ("0.0.0.0", "::") else "0.0.0.0"
         for index, runner in self.runners.items():
-            rtp, rtcp = open_rtp_pair(self.sip.host if self.sip.host not in ("0.0.0.0", "::")
-                                      else "0.0.0.0")
-            self.sockets[index] = (rtp, rtcp)
-            line_cfg = (self.config.lines[index] if index < len(self.config.lines) else None)
-            account = self.config.account(line_cfg.account) if line_cfg and line_cfg.account \
-                else None
+            pairs = [open_rtp_pair(bind), open_rtp_pair(bind)]
+            self.sockets[index] = pairs
+            ports = [(self.sip.advertise, rtp.getsockname()[1]) for rtp, _ in pairs]
+            line_cfg = self.line_config(index)
+            account = self.config.account(line_cfg.account) if line_cfg.account else None
             if account is not None and account.id not in self.accounts:
                 account = None  # disabled or unusable: no service on this line
-            setups[index] = LineSetup.for_account(
-                runner.line, account, (self.sip.advertise, rtp.getsockname()[1]),
-                call_waiting=line_cfg.call_waiting if line_cfg is not None else True)
-        self.phone = Phone(agent, setups, local_time=self._local_time)
+            setups[index] = LineSetup.for_account(runner.line, account, ports[0], rtp2=ports[1],
+                                                  **line_features(line_cfg, account))
+            if setups[index].fallback_account not in self.accounts:
+                setups[index].fallback_account = ""
+        self.phone = Phone(agent, setups, local_time=self._local_time,
+                           codes=self.config.features.codes())
         log.info("telephony started", extra={"sip": f"{self.sip.advertise}:{self.sip.port}",
                                              "accounts": len(self.accounts)})
+
+    def line_config(self, index: int) -> LineConfig:
+        lines = self.config.lines
+        return lines[index] if index < len(lines) else LineConfig()
+
+    def update_features(self, config: Config) -> None:
+        """Saved settings that need no restart (do-not-disturb, forwarding, call waiting...):
+        the phone uses them from its next decision on, calls in progress go on."""
+        self.config = config
+        if self.phone is None:
+            return
+        for index, setup in self.phone.lines.items():
+            line_cfg = self.line_config(index)
+            account = self.config.account(setup.account) if setup.account else None
+            for name, value in line_features(line_cfg, account).items():
+                setattr(setup, name, value)
+            if setup.fallback_account not in self.accounts:
+                setup.fallback_account = ""
 
     def _local_time(self) -> datetime.datetime:
         try:
@@ -156,12 +183,16 @@ class Telephony:
             self._finish(record, self.sip.clock(), cut="cut off: telephony stopped")
         if self.sip.agent is not None:
             await self.sip.stop(deadline)
-        for index, (rtp, rtcp) in self.sockets.items():
+        if self._phone_timer is not None:
+            self._phone_timer.cancel()
+            self._phone_timer = None
+        for index, pairs in self.sockets.items():
             runner = self.runners.get(index)
             if runner is not None:
                 runner.audio.detach()
-            rtp.close()
-            rtcp.close()
+            for rtp, rtcp in pairs:
+                rtp.close()
+                rtcp.close()
         self.sockets.clear()
 
     # --- inputs -------------------------------------------------------------------------------
@@ -198,7 +229,18 @@ class Telephony:
                     state.retry_at = self.sip.clock() + retry_in
             elif name == "Unregistered":
                 state.words = "not registered"
+            if name == "Registered" and account not in self._mailboxes and \
+                    self._mailbox_mode(account) == "subscribe":
+                self._mailboxes.add(account)
+                self.sip.act(lambda agent, now: agent.subscribe_mailbox(account, now))
             self.on_change()
+        if name == "MessageWaiting":
+            if self._mailbox_mode(account) == "off":
+                return  # the user does not want the lamp or the stutter
+            waiting = getattr(event, "waiting", None)
+            if waiting is not None and account is not None:
+                self.messages_waiting[account] = bool(waiting)
+                self.on_change()
         if self.phone is not None:
             now = self.sip.clock()
             ended = getattr(event, "call", None) if name == "CallEnded" else None
@@ -210,6 +252,28 @@ class Telephony:
             if name == "IncomingCall":
                 self._incoming(event, now)
             self._track(now)
+
+    def _mailbox_mode(self, account: str | None) -> str:
+        configured = self.config.account(account) if account else None
+        return configured.message_waiting if configured is not None else "off"
+
+    def _phone_tick(self) -> None:
+        self._phone_timer = None
+        phone = self.phone
+        if phone is not None:
+            self.execute(self.sip.act(lambda _agent, now: phone.call_timer(now)))
+            self._track(self.sip.clock())
+
+    def _arm_phone_timer(self) -> None:
+        """The phone's own timers (no-answer forwarding, transfer supervision): one call_at."""
+        if self._phone_timer is not None:
+            self._phone_timer.cancel()
+            self._phone_timer = None
+        deadline = self.phone.call_deadline() if self.phone is not None else None
+        if deadline is not None:
+            loop = asyncio.get_running_loop()
+            # The SIP clock is monotonic seconds, as the loop's is.
+            self._phone_timer = loop.call_at(deadline, self._phone_tick)
 
     # --- the calls, for the status page and the call log --------------------------------------
 
@@ -315,7 +379,7 @@ class Telephony:
             elif isinstance(action, AttachMedia):
                 config = action.stream_config()
                 if config is not None:
-                    rtp, rtcp = self.sockets[action.line]
+                    rtp, rtcp = self._pair_for(action)
                     srtp = SrtpSession(action.media.srtp) if action.media.srtp else None
                     runner.audio.attach(RtpStream(config), rtp, rtcp, srtp)
                 runner.audio.set_direction(action.media.send and config is not None,
@@ -326,7 +390,16 @@ class Telephony:
                 runner.audio.start_digit(action.digit)
                 asyncio.get_running_loop().call_later(action.duration_ms / 1000,
                                                       runner.audio.stop_digit)
+            elif isinstance(action, SaveLineSetting):
+                self.on_setting(action.line, action.name, action.value)
+        self._arm_phone_timer()
         self.on_change()
+
+    def _pair_for(self, action: AttachMedia) -> tuple[socket.socket, socket.socket]:
+        """The socket pair whose port the call's SDP advertised."""
+        pairs = self.sockets[action.line]
+        return next((pair for pair in pairs if pair[0].getsockname()[1] == action.local[1]),
+                    pairs[0])
 
     def registration(self, account: str) -> str | None:
         """In words; a failure says the status, the reason and when the next try is."""

@@ -1,0 +1,188 @@
+"""Calling features end to end: the device on the sim board registered with Kamailio, baresip
+phones as the other parties, all on loopback and the real clock.
+
+Star codes are keyed on the virtual handset as a subscriber would; the far ends are real SIP
+user agents, so what is checked is what they see (busy, redirected, transferred) and hear."""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import wave
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from peers.baresip import Baresip
+from peers.kamailio import Kamailio
+from peers.ports import free_port
+from test_ata_calls import goertzel_power, running_device, until
+from tipring.config import ConfigStore, config_from_dict, config_to_dict, default_config
+from tipring.hal.sim import VirtualHandset
+from tipring.runtime.app import Device
+
+pytest_plugins = ["peers.fixtures"]
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
+
+USERS = {"1001": "secret1001", "1002": "secret1002", "1003": "secret1003"}
+
+
+@pytest.fixture
+def proxy(kamailio_factory: Callable[..., Kamailio]) -> Kamailio:
+    return kamailio_factory(users=USERS)
+
+
+def config_file(tmp_path: Path, proxy: Kamailio, **line: object) -> Path:
+    raw = config_to_dict(default_config(), reveal_secrets=True)
+    raw["accounts"] = [{"id": "main", "user": "1001", "password": "secret1001",
+                        "domain": "tipring.test", "registrar": proxy.hostport, "expires": 300,
+                        "keepalive_s": 0, "message_waiting": "off"}]
+    raw["lines"][0].update({"account": "main", **line})
+    raw["web"]["port"] = free_port("127.0.0.1")
+    path = tmp_path / "config.toml"
+    ConfigStore(path).save(config_from_dict(raw))
+    return path
+
+
+def line_state(device: Device) -> str:
+    return str(device.status()["lines"][0]["state"])
+
+
+async def key(device: Device, phone: VirtualHandset, digits: str) -> None:
+    """Lift, wait for dial tone, key `digits`."""
+    phone.lift()
+    await until(lambda: line_state(device) == "dial-tone", 3, "dial tone")
+    phone.dial_dtmf(digits)
+
+
+async def hang_up(device: Device, phone: VirtualHandset) -> None:
+    phone.hang_up()
+    await until(lambda: line_state(device) == "idle", 3, "on hook")
+
+
+def run(main: Callable[[Device, VirtualHandset], object], path: Path, timeout: float = 75) -> None:
+    async def body() -> None:
+        device = await running_device(path)
+        phone: VirtualHandset = device.board.handsets[0]  # type: ignore[union-attr]
+        try:
+            await main(device, phone)  # type: ignore[misc]
+        finally:
+            await device.stop_telephony()
+            device.close()
+
+    asyncio.run(asyncio.wait_for(body(), timeout))
+
+
+def closed_reason(far: Baresip, since: int = 0) -> str:
+    return str(far.wait_event("CALL_CLOSED", 10, since=since).get("param", ""))
+
+
+def test_star_78_refuses_calls_until_star_79_and_is_saved(
+        tmp_path: Path, proxy: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
+    bob = baresip_factory(proxy.aor("1002"), password="secret1002")
+    path = config_file(tmp_path, proxy)
+
+    async def main(device: Device, phone: VirtualHandset) -> None:
+        await key(device, phone, "*78")
+        await until(lambda: device.config.lines[0].do_not_disturb, 5, "DND saved")
+        await hang_up(device, phone)
+        assert ConfigStore(path).load().config.lines[0].do_not_disturb  # on disk too
+        await asyncio.to_thread(bob.dial, proxy.aor("1001"))
+        reason = await asyncio.to_thread(closed_reason, bob)
+        assert "486" in reason and not phone.ring_bursts
+        await key(device, phone, "*79")
+        await until(lambda: not device.config.lines[0].do_not_disturb, 5, "DND off saved")
+        await hang_up(device, phone)
+        since = len(bob.events)
+        await asyncio.to_thread(bob.dial, proxy.aor("1001"))
+        await until(lambda: phone.ring_bursts, 10, "ringing again")
+        assert "CALL_CLOSED" not in [e.get("type") for e in bob.events[since:]]
+
+    run(main, path)
+
+
+def test_star_72_forwards_every_call_to_the_number_keyed(
+        tmp_path: Path, proxy: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
+    # Bob sends everything through the proxy, as a provider's phone does: the 302's Contact is
+    # in the provider's domain (sip:1003@tipring.test), which only the proxy knows.
+    bob = baresip_factory(proxy.aor("1002"), password="secret1002", name="bob",
+                          outbound=f"sip:{proxy.hostport};lr")
+    carol = baresip_factory(proxy.aor("1003"), password="secret1003", name="carol",
+                            answer_mode="auto")
+    path = config_file(tmp_path, proxy)
+
+    async def main(device: Device, phone: VirtualHandset) -> None:
+        await key(device, phone, "*721003#")
+        await until(lambda: device.config.lines[0].forward_all == "1003", 5, "forward saved")
+        await hang_up(device, phone)
+        await asyncio.to_thread(bob.dial, proxy.aor("1001"))
+        # Bob's baresip follows the 302 (Diversion: unconditional) to Carol, who answers.
+        await asyncio.to_thread(carol.wait_event, "CALL_ESTABLISHED", 10)
+        await asyncio.to_thread(bob.wait_event, "CALL_ESTABLISHED", 10)
+        assert not phone.ring_bursts
+        await asyncio.to_thread(bob.hangup)
+
+    run(main, path)
+
+
+def test_no_answer_forwarding_after_the_ring_time(
+        tmp_path: Path, proxy: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
+    bob = baresip_factory(proxy.aor("1002"), password="secret1002", name="bob",
+                          outbound=f"sip:{proxy.hostport};lr")
+    carol = baresip_factory(proxy.aor("1003"), password="secret1003", name="carol",
+                            answer_mode="auto")
+    path = config_file(tmp_path, proxy, forward_no_answer="1003", no_answer_s=5)
+
+    async def main(device: Device, phone: VirtualHandset) -> None:
+        await asyncio.to_thread(bob.dial, proxy.aor("1001"))
+        await until(lambda: phone.ring_bursts, 10, "ringing")
+        started = asyncio.get_running_loop().time()
+        await asyncio.to_thread(carol.wait_event, "CALL_ESTABLISHED", 15)
+        assert asyncio.get_running_loop().time() - started > 4  # after the ring time
+        await until(lambda: not phone.ringing, 3, "the phone stops ringing")
+        assert line_state(device) == "idle"
+        await asyncio.to_thread(bob.hangup)
+
+    run(main, path)
+
+
+def test_blind_transfer_flash_dial_hang_up(
+        tmp_path: Path, proxy: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
+    """Bob calls us; we flash, dial Carol and hang up while she rings: Bob gets our REFER,
+    calls Carol himself, and they talk (Carol hears Bob's 440 Hz tone)."""
+    bob = baresip_factory(proxy.aor("1002"), password="secret1002", name="bob",
+                          outbound=f"sip:{proxy.hostport};lr")
+    carol = baresip_factory(proxy.aor("1003"), password="secret1003", name="carol",
+                            answer_mode="manual", tone_hz=1300.0)
+    path = config_file(tmp_path, proxy)
+
+    async def main(device: Device, phone: VirtualHandset) -> None:
+        await asyncio.to_thread(bob.dial, proxy.aor("1001"))
+        await until(lambda: phone.ring_bursts, 10, "ringing")
+        phone.lift()
+        await asyncio.to_thread(bob.wait_event, "CALL_ESTABLISHED", 5)
+        await asyncio.sleep(0.5)
+        phone.flash()
+        await until(lambda: line_state(device) == "dial-tone", 3, "recall dial tone")
+        phone.dial_dtmf("1003#")
+        await asyncio.to_thread(carol.wait_event, "CALL_INCOMING", 10)
+        since = len(carol.events)
+        phone.hang_up()
+        # Carol's first call (ours) is cancelled; Bob's follows the REFER.
+        await asyncio.to_thread(carol.wait_event, "CALL_INCOMING", 10, since)
+        await asyncio.to_thread(carol.accept)
+        await asyncio.to_thread(carol.wait_event, "CALL_ESTABLISHED", 10)
+        await until(lambda: device.telephony is not None and not device.telephony.calls, 10,
+                    "our calls released")
+        assert line_state(device) == "idle"
+        await asyncio.sleep(2)
+        await asyncio.to_thread(carol.hangup)
+
+    run(main, path)
+    with wave.open(str(carol.recordings()["dec"][-1])) as w:
+        data = array.array("h", w.readframes(w.getnframes()))[:: w.getnchannels()]
+        step = max(1, w.getframerate() // 8000)
+    audio = array.array("h", data[::step])
+    assert goertzel_power(audio[-8000:], 440.0) > 20 * goertzel_power(audio[-8000:], 1700.0)
