@@ -186,3 +186,62 @@ def test_blind_transfer_flash_dial_hang_up(
         step = max(1, w.getframerate() // 8000)
     audio = array.array("h", data[::step])
     assert goertzel_power(audio[-8000:], 440.0) > 20 * goertzel_power(audio[-8000:], 1700.0)
+
+
+def test_attended_transfer_talk_to_carol_then_hang_up(
+        tmp_path: Path, proxy: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
+    """Bob calls us; we flash, call Carol, talk to her, hang up: Bob gets a REFER whose target
+    carries Replaces naming our call to Carol; Bob's INVITE replaces it and Bob and Carol talk.
+
+    Bob is a second TipRing on the sim board: baresip 1.0 (Debian 12) mangles a Refer-To with
+    URI headers (it turns the escaped Replaces into part of the Request-URI, which the proxy
+    answers with 404), so it cannot be the transferee of an attended transfer."""
+    carol = baresip_factory(proxy.aor("1003"), password="secret1003", name="carol",
+                            answer_mode="auto", tone_hz=1300.0)
+    path = config_file(tmp_path, proxy)
+    bob_dir = tmp_path / "bob"
+    bob_dir.mkdir()
+    bob_path = config_file(bob_dir, proxy)
+    raw = config_to_dict(ConfigStore(bob_path).load().config, reveal_secrets=True)
+    raw["accounts"][0].update(user="1002", password="secret1002")
+    ConfigStore(bob_path).save(config_from_dict(raw))
+
+    async def main(device: Device, phone: VirtualHandset) -> None:
+        bob_device = await running_device(bob_path)
+        bob: VirtualHandset = bob_device.board.handsets[0]  # type: ignore[union-attr]
+        try:
+            await key(bob_device, bob, "1001#")
+            await until(lambda: phone.ring_bursts, 10, "ringing")
+            phone.lift()
+            await until(lambda: line_state(bob_device) == "connected", 5, "Bob connected")
+            phone.flash()
+            await until(lambda: line_state(device) == "dial-tone", 3, "recall dial tone")
+            phone.dial_dtmf("1003#")
+            await asyncio.to_thread(carol.wait_event, "CALL_ESTABLISHED", 10)
+            await until(lambda: line_state(device) == "connected", 5, "talking to Carol")
+            since, bursts = len(carol.events), len(phone.ring_bursts)
+            phone.hang_up()
+            await asyncio.to_thread(carol.wait_event, "CALL_ESTABLISHED", 10, since)
+            await until(lambda: device.telephony is not None and not device.telephony.calls,
+                        10, "our calls released")
+            # Nothing rang back: the transfer worked, the held call was handed over.
+            assert line_state(device) == "idle" and len(phone.ring_bursts) == bursts
+            bob_calls = bob_device.telephony.calls if bob_device.telephony else {}
+            assert [r.state for r in bob_calls.values()] == ["connected"]
+            heard = array.array("h")
+
+            def carol_heard() -> bool:
+                heard[:] = array.array("h")
+                heard.frombytes(bob.heard())
+                window = heard[-4000:]
+                return len(window) > 800 and goertzel_power(window, 1300.0) > 20 * \
+                    goertzel_power(window, 1700.0)
+
+            await until(carol_heard, 8, "Carol's 1300 Hz tone on Bob's handset")
+            bob.hang_up()
+            await asyncio.to_thread(carol.wait_event, "CALL_CLOSED", 10, since)
+        finally:
+            await bob_device.stop_telephony()
+            bob_device.close()
+
+    run(main, path)
