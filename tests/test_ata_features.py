@@ -62,6 +62,17 @@ async def hang_up(device: Device, phone: VirtualHandset) -> None:
     await until(lambda: line_state(device) == "idle", 3, "on hook")
 
 
+def second_device_config(tmp_path: Path, proxy: Kamailio, user: str, **line: object) -> Path:
+    """The configuration of another TipRing on the same proxy, as `user`."""
+    folder = tmp_path / f"ata-{user}"
+    folder.mkdir()
+    path = config_file(folder, proxy, **line)
+    raw = config_to_dict(ConfigStore(path).load().config, reveal_secrets=True)
+    raw["accounts"][0].update(user=user, password=USERS[user])
+    ConfigStore(path).save(config_from_dict(raw))
+    return path
+
+
 def run(main: Callable[[Device, VirtualHandset], object], path: Path, timeout: float = 75) -> None:
     async def body() -> None:
         device = await running_device(path)
@@ -199,12 +210,7 @@ def test_attended_transfer_talk_to_carol_then_hang_up(
     carol = baresip_factory(proxy.aor("1003"), password="secret1003", name="carol",
                             answer_mode="auto", tone_hz=1300.0)
     path = config_file(tmp_path, proxy)
-    bob_dir = tmp_path / "bob"
-    bob_dir.mkdir()
-    bob_path = config_file(bob_dir, proxy)
-    raw = config_to_dict(ConfigStore(bob_path).load().config, reveal_secrets=True)
-    raw["accounts"][0].update(user="1002", password="secret1002")
-    ConfigStore(bob_path).save(config_from_dict(raw))
+    bob_path = second_device_config(tmp_path, proxy, "1002")
 
     async def main(device: Device, phone: VirtualHandset) -> None:
         bob_device = await running_device(bob_path)
@@ -240,6 +246,43 @@ def test_attended_transfer_talk_to_carol_then_hang_up(
             await until(carol_heard, 8, "Carol's 1300 Hz tone on Bob's handset")
             bob.hang_up()
             await asyncio.to_thread(carol.wait_event, "CALL_CLOSED", 10, since)
+        finally:
+            await bob_device.stop_telephony()
+            bob_device.close()
+
+    run(main, path)
+
+
+def test_star_67_withholds_our_number_and_anonymous_rejection_refuses_it(
+        tmp_path: Path, proxy: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
+    """*67 calls Carol (baresip) with an anonymous From and Privacy: id; a second TipRing with
+    anonymous-call rejection on refuses the same kind of call with 433, and its call log says
+    why, while a call showing its number rings it."""
+    carol = baresip_factory(proxy.aor("1003"), password="secret1003", name="carol",
+                            answer_mode="manual")
+    path = config_file(tmp_path, proxy)
+    bob_path = second_device_config(tmp_path, proxy, "1002", anonymous_rejection=True)
+
+    async def main(device: Device, phone: VirtualHandset) -> None:
+        await key(device, phone, "*671003#")
+        event = await asyncio.to_thread(carol.wait_event, "CALL_INCOMING", 10)
+        assert event["peeruri"] == "sip:anonymous@anonymous.invalid"
+        assert event["peerdisplayname"] == "Anonymous"
+        await asyncio.to_thread(carol.hangup)
+        await hang_up(device, phone)
+        bob_device = await running_device(bob_path)
+        bob: VirtualHandset = bob_device.board.handsets[0]  # type: ignore[union-attr]
+        try:
+            await key(device, phone, "*671002#")
+            await until(lambda: bob_device.call_log.entries, 10, "Bob's log of the refusal")
+            [entry] = bob_device.call_log.entries
+            assert entry.outcome == "missed" and "withheld" in entry.reason
+            assert not bob.ring_bursts
+            await until(lambda: any(e.status == 433 for e in device.call_log.entries), 10,
+                        "our side saw 433")
+            await hang_up(device, phone)
+            await key(device, phone, "1002#")
+            await until(lambda: bob.ring_bursts, 10, "a call with a number rings Bob")
         finally:
             await bob_device.stop_telephony()
             bob_device.close()

@@ -80,6 +80,9 @@ class Phone:
         self.last_caller: dict[int, str] = {}  # for call return
         self.last_dialled: dict[int, str] = {}  # for redial
         self._deadlines: dict[tuple[str, str], float] = {}  # (what, call) -> when
+        # Why an incoming call was not put through (forwarded, refused), for the call log;
+        # the runtime takes each entry as it logs the call.
+        self.not_put_through: dict[str, str] = {}
 
     def call_on(self, line: int) -> Call | None:
         return next((c for c in self.calls.values() if c.line == line), None)
@@ -535,6 +538,7 @@ class Phone:
                 if event.account in (s.account, s.fallback_account)]
         if not mine:
             log.info("call for account %s refused 480: no line uses it", event.account)
+            self.not_put_through[event.call] = "no line uses the account"
             self.agent.reject(event.call, 480, "Temporarily Unavailable", now)
             return []
         when = self.local_time() if self.local_time is not None else None
@@ -544,6 +548,7 @@ class Phone:
             return self._forward(event.call, first.forward_all, "unconditional", now)
         if first.anonymous_rejection and cid.number_absence is Absence.PRIVATE:
             log.info("call %s refused 433: the caller withholds the number", event.call)
+            self.not_put_through[event.call] = "refused: the caller withheld the number"
             self.agent.reject(event.call, 433, "Anonymity Disallowed", now)
             return []
         free = [i for i in mine if not self.lines[i].do_not_disturb and self.call_on(i) is None
@@ -560,6 +565,7 @@ class Phone:
                                      "do-not-disturb" if dnd else "user-busy", now)
             log.info("call for account %s refused 486: lines busy or do-not-disturb",
                      event.account)
+            self.not_put_through[event.call] = "do-not-disturb" if dnd else "line busy"
             self.agent.reject(event.call, 486, "Busy Here", now)
             return []
         line = free[0]
@@ -592,9 +598,11 @@ class Phone:
             self.agent.redirect(call, [target], now, diversion=reason)
         except (KeyError, ValueError) as error:
             log.info("call %s: cannot forward to %r (%s): busy instead", call, target, error)
+            self.not_put_through[call] = f"could not forward to {target}"
             self.agent.reject(call, 486, "Busy Here", now)
             return []
         log.info("call %s forwarded (%s) to %s", call, reason, target)
+        self.not_put_through[call] = f"forwarded to {target} ({reason})"
         return []
 
     def _forward_no_answer(self, call: Call, now: float) -> list[PhoneAction]:

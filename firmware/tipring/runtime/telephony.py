@@ -309,11 +309,11 @@ class Telephony:
                  if s.account == getattr(event, "account", None)]
         uri = getattr(caller, "uri", None)
         number = str(getattr(uri, "user", "") or "") if uri is not None else ""
+        reason = self.phone.not_put_through.pop(event.call, "") if self.phone else ""
         self.on_call_ended(CallLogEntry(
             time=self.wall(), line=lines[0] if lines else None, direction="incoming",
             number=number, name=name, outcome="missed",
-            reason="no line uses the account" if not lines
-            else "line busy or do-not-disturb"))
+            reason=reason or ("no line uses the account" if not lines else "line busy")))
 
     def _track(self, now: float) -> None:
         """Bring the records in line with the phone's calls: new ones, state changes, ends."""
@@ -345,6 +345,8 @@ class Telephony:
     def _finish(self, record: CallRecord, now: float, cut: str = "") -> None:
         self.calls.pop(record.call, None)
         status, reason, by = record.ended or (None, cut, "local")
+        if self.phone is not None and record.call in self.phone.not_put_through:
+            reason = self.phone.not_put_through.pop(record.call)  # e.g. forwarded on no answer
         if record.connected_at is not None:
             outcome = "answered"
         elif record.direction == "incoming":
