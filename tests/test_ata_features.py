@@ -288,3 +288,50 @@ def test_star_67_withholds_our_number_and_anonymous_rejection_refuses_it(
             bob_device.close()
 
     run(main, path)
+
+
+def hears_tone(phone: VirtualHandset, hz: float) -> Callable[[], bool]:
+    """A check: the last half second the handset heard is dominated by `hz`."""
+    def check() -> bool:
+        heard = array.array("h")
+        heard.frombytes(phone.heard())
+        window = heard[-4000:]
+        return len(window) > 800 and goertzel_power(window, hz) > 20 * goertzel_power(window,
+                                                                                     1700.0)
+    return check
+
+
+def test_call_waiting_flash_swaps_between_two_real_callers(
+        tmp_path: Path, proxy: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
+    """Bob (440 Hz) calls and we talk; Carol (1300 Hz) calls: the call-waiting tone; a flash
+    puts Bob on hold and we hear Carol; another flash and we hear Bob again; Bob hangs up and
+    the phone stays with Carol on hold until a flash takes her back."""
+    bob = baresip_factory(proxy.aor("1002"), password="secret1002", name="bob")
+    carol = baresip_factory(proxy.aor("1003"), password="secret1003", name="carol",
+                            tone_hz=1300.0)
+    path = config_file(tmp_path, proxy)
+
+    async def main(device: Device, phone: VirtualHandset) -> None:
+        await asyncio.to_thread(bob.dial, proxy.aor("1001"))
+        await until(lambda: phone.ring_bursts, 10, "ringing")
+        phone.lift()
+        await until(hears_tone(phone, 440.0), 8, "Bob's tone")
+        await asyncio.to_thread(carol.dial, proxy.aor("1001"))
+        await asyncio.to_thread(carol.wait_event, "CALL_RINGING", 10)
+        await until(lambda: device.telephony is not None and any(
+                        r.state == "waiting" for r in device.telephony.calls.values()),
+                    5, "Carol waiting")
+        phone.flash()
+        await asyncio.to_thread(carol.wait_event, "CALL_ESTABLISHED", 10)
+        await until(hears_tone(phone, 1300.0), 8, "Carol's tone after the flash")
+        phone.flash()
+        await until(hears_tone(phone, 440.0), 8, "Bob's tone again after a second flash")
+        await asyncio.to_thread(bob.hangup)
+        await until(lambda: device.telephony is not None and len(device.telephony.calls) == 1,
+                    5, "Bob gone")
+        phone.flash()
+        await until(hears_tone(phone, 1300.0), 8, "Carol taken off hold")
+        phone.hang_up()
+        await asyncio.to_thread(carol.wait_event, "CALL_CLOSED", 10)
+
+    run(main, path)

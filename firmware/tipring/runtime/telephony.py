@@ -10,6 +10,7 @@ page, in words.
 from __future__ import annotations
 
 import asyncio
+import collections
 import datetime
 import logging
 import socket
@@ -118,6 +119,11 @@ class Telephony:
         self.phone: Phone | None = None
         self._phone_timer: asyncio.TimerHandle | None = None
         self._mailboxes: set[str] = set()  # accounts whose message-summary we subscribed
+        # Agent events raised while the phone is deciding (its own requests answer at once,
+        # e.g. CallAnswered for the 200 it sends) wait until its actions are carried out, so a
+        # call's media is detached before the next one's is attached, never the other way.
+        self._deciding = 0
+        self._deferred: collections.deque[object] = collections.deque()
 
     async def start(self) -> None:
         agent = await self.sip.start()
@@ -204,11 +210,36 @@ class Telephony:
             if record is not None and not record.held:
                 record.stats = event
                 self.on_change()  # live figures: the status view redraws each second
+        if self.phone is None:
+            return
+        self._call_phone(lambda phone, now: phone.line_event(index, event, now))
+        self._track(self.sip.clock())
+
+    def _call_phone(self, decide: Callable[[Phone, float], list[PhoneAction]]) -> None:
+        """Ask the phone, carry out its actions, then hand it the events that came meanwhile."""
         phone = self.phone
         if phone is None:
             return
-        self.execute(self.sip.act(lambda _agent, now: phone.line_event(index, event, now)))
-        self._track(self.sip.clock())
+        self._deciding += 1
+        try:
+            actions = self.sip.act(lambda _agent, now: decide(phone, now))
+        finally:
+            self._deciding -= 1
+        self.execute(actions)
+        while not self._deciding and self._deferred:
+            self._to_phone(self._deferred.popleft())
+
+    def _to_phone(self, event: object) -> None:
+        name = type(event).__name__
+        ended = getattr(event, "call", None) if name == "CallEnded" else None
+        if ended is not None and ended in self.calls:
+            self.calls[ended].ended = (getattr(event, "status", 0),
+                                       getattr(event, "reason", ""), getattr(event, "by", ""))
+        self._call_phone(lambda phone, now: phone.sip_event(event, now))
+        now = self.sip.clock()
+        if name == "IncomingCall":
+            self._incoming(event, now)
+        self._track(now)
 
     def _sip_event(self, event: object) -> None:
         name = type(event).__name__
@@ -242,16 +273,10 @@ class Telephony:
                 self.messages_waiting[account] = bool(waiting)
                 self.on_change()
         if self.phone is not None:
-            now = self.sip.clock()
-            ended = getattr(event, "call", None) if name == "CallEnded" else None
-            if ended is not None and ended in self.calls:
-                self.calls[ended].ended = (getattr(event, "status", 0),
-                                           getattr(event, "reason", ""),
-                                           getattr(event, "by", ""))
-            self.execute(self.phone.sip_event(event, now))
-            if name == "IncomingCall":
-                self._incoming(event, now)
-            self._track(now)
+            if self._deciding:
+                self._deferred.append(event)
+            else:
+                self._to_phone(event)
 
     def _mailbox_mode(self, account: str | None) -> str:
         configured = self.config.account(account) if account else None
@@ -259,9 +284,8 @@ class Telephony:
 
     def _phone_tick(self) -> None:
         self._phone_timer = None
-        phone = self.phone
-        if phone is not None:
-            self.execute(self.sip.act(lambda _agent, now: phone.call_timer(now)))
+        if self.phone is not None:
+            self._call_phone(lambda phone, now: phone.call_timer(now))
             self._track(self.sip.clock())
 
     def _arm_phone_timer(self) -> None:
