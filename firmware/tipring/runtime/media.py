@@ -326,13 +326,20 @@ class MediaThread(threading.Thread):
         except OSError as exc:  # e.g. ICMP unreachable reported on the next send: keep going
             leg.stream.stats.dropped[f"send: {exc.strerror or exc}"] += 1
 
-    def _receive(self, sock: socket.socket, now: float) -> tuple[bytes, Any, float] | None:
+    def _receive(self, leg: _Leg, sock: socket.socket,
+                 now: float) -> tuple[bytes, Any, float] | None:
         try:
             if _TIMESTAMPNS is None:
                 data, source = sock.recvfrom(2048)
                 return data, source, now
             data, ancillary, _, source = sock.recvmsg(2048, 64)
         except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:  # e.g. closed by the runtime before the detach reached us
+            reason = f"receive: {exc.strerror or exc}"
+            if not leg.stream.stats.dropped[reason]:
+                log.warning("leg %r: RTP %s", leg.name, reason, extra={"line": self.audio.line})
+            leg.stream.stats.dropped[reason] += 1
             return None
         arrival = now
         for level, kind, value in ancillary:
@@ -345,7 +352,7 @@ class MediaThread(threading.Thread):
     def _drain(self, leg: _Leg, now: float) -> None:
         stream = leg.stream
         while True:
-            received = self._receive(leg.rtp_sock, now)
+            received = self._receive(leg, leg.rtp_sock, now)
             if received is None:
                 break
             data, source, arrival = received
@@ -370,7 +377,7 @@ class MediaThread(threading.Thread):
                 self.path.put(packet.ssrc, packet.sequence, packet.timestamp, packet.marker,
                               packet.payload_type, packet.payload, arrival, leg.name)
         while True:
-            received = self._receive(leg.rtcp_sock, now)
+            received = self._receive(leg, leg.rtcp_sock, now)
             if received is None:
                 break
             data, source, _ = received
