@@ -3,8 +3,10 @@
 1. Microseconds per 20 ms frame (160 samples) of the two calls the media thread makes:
    tr_capture (echo canceller with a 32 ms tail and NLP, DTMF/fax detection, G.711 encode) and
    tr_playout (jitter buffer get with decode or concealment, caller ID, tones), call overhead
-   included. Target (issue 3): under 20 us each. Baseline in the same run: CPython's audioop
-   encode of one frame (a floor: it does a fraction of the work).
+   included, for one call and for a three-way conference (two legs: two jitter buffers, the
+   sums, two encodes; PCMU and PCMA). Target (issue 3): under 20 us each for one call.
+   Baseline in the same run: CPython's audioop encode of one frame (a floor: it does a fraction
+   of the work).
 2. PESQ-NB (ITU-T P.862 via `pesq`) of real speech after 0, 3 and 10 % random packet loss, with
    the G.711 concealment and with silence in place of lost packets. Target: concealment gains
    at least 0.3 MOS at 3 % loss.
@@ -44,22 +46,27 @@ def best_us(fn, calls: int = 2000, rounds: int = 5) -> float:
     return best
 
 
-def frame_costs(pcm: np.ndarray) -> list[tuple[str, float]]:
-    """The two per-frame entry points on buffers the media thread keeps, with a call in full
-    flow: far-end speech arriving and played, its echo captured, NLP and DTMF detection on."""
+def frame_costs(pcm: np.ndarray, legs: int) -> tuple[float, float]:
+    """The two per-frame entry points on buffers the media thread keeps, with a call (or a
+    conference) in full flow: far-end speech arriving and played on every leg, its echo
+    captured, NLP and DTMF detection on. Returns (capture us, playout + puts us)."""
     path = ffi.new("tr_path_t *")
     lib.tr_path_init(path, 0, 32, 20, 1, 20, 200, 0)
+    for slot in range(1, legs):
+        lib.tr_path_attach_leg(path, slot, 8)  # the second far end speaks PCMA
     frames = [pcm[i : i + FRAME] for i in range(0, len(pcm) - FRAME, FRAME)]
-    codes = []
+    codes = {0: [], 8: []}
     for f in frames:
         c = ffi.new("uint8_t[]", FRAME)
         lib.tr_ulaw_encode(ffi.from_buffer("int16_t[]", f.tobytes()), c, FRAME)
-        codes.append(bytes(ffi.buffer(c)))
+        codes[0].append(bytes(ffi.buffer(c)))
+        lib.tr_alaw_encode(ffi.from_buffer("int16_t[]", f.tobytes()), c, FRAME)
+        codes[8].append(bytes(ffi.buffer(c)))
     echoes = [ffi.new("int16_t[]", (f // 2).tolist()) for f in frames]  # an echo 6 dB down
-    payload = ffi.new("uint8_t[]", FRAME)
+    payload = ffi.new("uint8_t[]", lib.TR_PATH_LEGS * FRAME)
     events = ffi.new("tr_dtmf_event_t[]", 8)
     out = ffi.new("int16_t[]", FRAME)
-    jb = ffi.addressof(path, "jb")
+    jbs = [(ffi.addressof(path.leg[slot], "jb"), 8 * slot) for slot in range(legs)]
     state = {"n": 0}
 
     def capture() -> None:
@@ -68,28 +75,26 @@ def frame_costs(pcm: np.ndarray) -> list[tuple[str, float]]:
     def playout() -> None:
         n = state["n"]
         state["n"] += 1
-        lib.tr_jb_put(jb, 1, n & 0xFFFF, (n * FRAME) & 0xFFFFFFFF, 0, 0,
-                      codes[n % len(codes)], FRAME, n * 20_000)
+        for slot, (jb, law) in enumerate(jbs):  # the far ends say different things
+            lib.tr_jb_put(jb, 1 + slot, n & 0xFFFF, (n * FRAME) & 0xFFFFFFFF, 0, law,
+                          codes[law][(n + 97 * slot) % len(frames)], FRAME, n * 20_000)
         lib.tr_playout(path, n * 20_000 + 40_000, out)
 
     for _ in range(500):  # converge, so the measurement is of a call in progress
         playout()
         capture()
+    return best_us(capture), best_us(playout)
+
+
+def audioop_floor(pcm: np.ndarray) -> float | None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
             import audioop
         except ImportError:
-            audioop = None
-    rows = [
-        ("tr_capture: echo cancel, DTMF detect, encode", best_us(capture)),
-        ("tr_playout + tr_jb_put: buffer, decode, tones", best_us(playout)),
-    ]
-    if audioop is not None:
-        frame = frames[0].tobytes()
-        rows.append(("baseline: audioop.lin2ulaw of one frame",
-                     best_us(lambda: audioop.lin2ulaw(frame, 2))))
-    return rows
+            return None
+    frame = pcm[:FRAME].tobytes()
+    return best_us(lambda: audioop.lin2ulaw(frame, 2))
 
 
 def with_loss(codes: bytes, loss: float, conceal: bool, seed: int) -> np.ndarray:
@@ -119,8 +124,15 @@ def main() -> None:
     pcm = speech(args.seconds)
 
     print("per 20 ms frame (best of 5 rounds of 2000 calls):")
-    for label, us in frame_costs(pcm):
-        print(f"  {label:<44} {us:7.2f} us")
+    single, conference = frame_costs(pcm, 1), frame_costs(pcm, 2)
+    print(f"  {'':<46} {'1 call':>9} {'3-way':>9} {'ratio':>6}")
+    for i, label in enumerate(("tr_capture: echo cancel, DTMF detect, encode",
+                               "tr_playout + tr_jb_put: buffers, decode, tones")):
+        print(f"  {label:<46} {single[i]:6.2f} us {conference[i]:6.2f} us "
+              f"{conference[i] / single[i]:5.2f}x")
+    floor = audioop_floor(pcm)
+    if floor is not None:
+        print(f"  {'baseline: audioop.lin2ulaw of one frame':<46} {floor:6.2f} us")
 
     codes = bytearray(len(pcm))
     encode(Law.ULAW, pcm, codes)

@@ -329,46 +329,86 @@ void tr_ec_init(tr_ec_t *ec, int32_t tail_ms, int nlp);
 void tr_ec_process(tr_ec_t *ec, const int16_t *far, int16_t *near, int32_t n);
 
 /*
- * The audio path of one line (path.c): the two calls the media thread makes every 20 ms.
+ * The audio path of one line (path.c): the two calls the media thread makes every 20 ms, whatever
+ * the number of call legs.
+ *
+ * A leg (tr_leg_t) is one call's RTP stream as the DSP sees it: its own jitter buffer, PLC and
+ * decoder (the packet's payload type picks the decoder), the law it is sent in, its direction and
+ * RFC 3389 comfort noise, and its far end's audio of the last playout frame. A line carries up to
+ * TR_PATH_LEGS legs at once: one for a call, two for a three-way conference, where the handset
+ * hears both far ends and each far end hears the handset and the other far end, never itself.
+ * tr_path_init attaches slot 0 (the single-call case); tr_path_attach_leg / tr_path_detach_leg
+ * change which slots are live between frames. Packets go in with tr_jb_put on
+ * &path->leg[slot].jb.
+ *
  * Capture: echo cancel against what was played echo_delay samples before -> DTMF/fax-tone
- * detection -> transmit gain -> G.711 encode (silence while mute_tx, e.g. during RFC 4733
- * events). Playout: jitter buffer get (decode or conceal; silence while mute_rx, e.g. under
- * caller ID on call waiting; comfort noise in the far end's silences) -> receive gain ->
- * caller-ID FSK (replaces) -> tones (mixed); the
- * result is what the line plays and the echo canceller's reference. Packets go in with tr_jb_put
- * on &path->jb; tones and FSK are loaded with tr_path_start_tone / tr_path_start_fsk between
- * frames.
+ * detection -> transmit gain (silence while mute_tx, e.g. during RFC 4733 events); then for each
+ * live leg that sends: plus the other legs' far-end audio of the last playout (saturating) ->
+ * G.711 in the leg's law, into payload + slot * 160. With one leg the payload is exactly the
+ * single-call one.
+ * Playout: each live leg's jitter buffer get (decode or conceal; comfort noise in its far end's
+ * silences; nothing from a leg that does not receive) -> saturating sum of the legs -> receive
+ * gain (silence while mute_rx, e.g. under caller ID on call waiting) -> caller-ID FSK (replaces)
+ * -> tones (mixed). A voice prompt replaces all of that for as long as it lasts: its samples are
+ * played as given, and tones and FSK hold their place under it (a frame in which the prompt ends
+ * is completed with the usual audio). The result is what the line plays and the echo
+ * canceller's reference. Tones, FSK and prompts are loaded between frames; a prompt's samples
+ * stay the caller's and must live until it ends or is stopped.
  */
-enum { TR_PATH_REFERENCE = 2048 };
+enum { TR_PATH_REFERENCE = 2048, TR_PATH_LEGS = 2, TR_PLAYOUT_PROMPT_ENDED = 1 };
+
+typedef struct {
+    tr_jbuf_t jb;
+    int32_t live;                /* a call's RTP is attached to this slot */
+    int32_t law;                 /* TR_LAW_ULAW or TR_LAW_ALAW: what this leg is sent in */
+    int32_t send, receive;       /* the negotiated direction (hold) */
+    float comfort_rms;           /* RFC 3389: noise for the far end's silences, 0 = none */
+    uint32_t noise_seed;
+    int16_t far[160];            /* the far end's audio in the last playout (zero if not received) */
+} tr_leg_t;
 
 typedef struct {
     tr_ec_t ec;
     tr_dtmf_rx_t dtmf;
-    tr_jbuf_t jb;
+    tr_leg_t leg[2];
     tr_tone_gen_t tone;
     tr_fsk_tx_t fsk;
-    int32_t law;                 /* TR_LAW_ULAW or TR_LAW_ALAW */
+    const int16_t *prompt;       /* voice prompt samples (the caller's), prompt_len of them */
+    int64_t prompt_len, prompt_pos;
+    int32_t prompt_active;
     int32_t echo_cancel, tone_active, fsk_active, mute_tx, mute_rx;
     int32_t echo_delay;          /* samples from playing a sample to capturing its echo */
+    int32_t jitter_min_ms, jitter_max_ms, jitter_fixed;  /* for each leg's jitter buffer */
     float tx_gain, rx_gain;      /* linear */
-    float comfort_rms;           /* RFC 3389: noise for the far end's silences, 0 = none */
-    uint32_t noise_seed;
     int16_t reference[2048];     /* what was played, by sample index modulo the size */
     int64_t played, captured;    /* samples through each direction so far */
 } tr_path_t;
 
+/* Slot 0 is attached in `law`, slot 1 is free. */
 void tr_path_init(tr_path_t *p, int law, int32_t echo_tail_ms, int32_t echo_delay_ms, int nlp,
                   int32_t jitter_min_ms, int32_t jitter_max_ms, int jitter_fixed);
 void tr_path_set_gains(tr_path_t *p, float tx_db, float rx_db);
-/* A comfort noise packet's level (RFC 3389: 0..127 -dBov); 127 or more turns the noise off. */
-void tr_path_comfort_noise(tr_path_t *p, int level_dbov);
+/* (Re)start a slot for a call sent in `law`: a fresh jitter buffer, sending and receiving, no
+ * comfort noise. Returns 0, or -1 for a slot out of range. */
+int tr_path_attach_leg(tr_path_t *p, int slot, int law);
+/* Free a slot: it contributes nothing and is sent nothing from the next frame on. */
+void tr_path_detach_leg(tr_path_t *p, int slot);
+/* A comfort noise packet's level on a leg (RFC 3389: 0..127 -dBov); 127 or more turns it off. */
+void tr_path_comfort_noise(tr_path_t *p, int slot, int level_dbov);
 int tr_path_start_tone(tr_path_t *p, const tr_tone_plan_t *plan);
 int tr_path_start_fsk(tr_path_t *p);
-/* 160 samples in, 160 G.711 codes out; returns the number of detector events written. */
+/* Play n samples instead of the line's other audio (replacing a prompt in progress). Returns 0,
+ * or -1 for an empty prompt. */
+int tr_path_start_prompt(tr_path_t *p, const int16_t *pcm, int64_t n);
+void tr_path_stop_prompt(tr_path_t *p);
+/* 160 samples in; 160 G.711 codes out at payload + 160 * slot for each live leg that sends
+ * (payload holds TR_PATH_LEGS * 160 bytes; other slots are left alone); returns the number of
+ * detector events written. */
 int tr_capture(tr_path_t *p, const int16_t *in, uint8_t *payload, tr_dtmf_event_t *events,
                int max_events);
-/* 160 samples out, for the playout period that starts now. */
-void tr_playout(tr_path_t *p, int64_t now_us, int16_t *out);
+/* 160 samples out, for the playout period that starts now. Returns TR_PLAYOUT_PROMPT_ENDED if a
+ * voice prompt played its last sample in this frame, else 0. */
+int tr_playout(tr_path_t *p, int64_t now_us, int16_t *out);
 
 /* cffi:end */
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime
 import enum
 import math
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,7 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
         f"libffi-dev), then `pip install .` ({exc})"
     ) from exc
 
-ABI_VERSION = 4
+ABI_VERSION = 5
 
 if lib.tr_dsp_abi_version() != ABI_VERSION:  # pragma: no cover - a stale build
     raise ImportError(
@@ -35,15 +36,18 @@ if lib.tr_dsp_abi_version() != ABI_VERSION:  # pragma: no cover - a stale build
 lib.tr_dsp_init()
 
 __all__ = [
+    "DEFAULT_LEG",
     "DTMF_HIGH",
     "DTMF_KEYS",
     "DTMF_LOW",
     "FOREVER",
     "FRAME",
+    "MAX_LEGS",
     "MAX_TONE_COMPONENTS",
     "MAX_TONE_SEGMENTS",
     "SAMPLE_RATE",
     "Absence",
+    "AudioPath",
     "CallerId",
     "DtmfDetector",
     "FskModulator",
@@ -491,13 +495,42 @@ def cas_tone(level_dbm0: float = -15.0, duration: float = 0.080) -> list[ToneSeg
 # --- the audio path of one line (issue 3 item 7) ---------------------------------------------------
 
 
+DEFAULT_LEG = ""  # the leg of a line with one call, as before lines carried legs
+MAX_LEGS = int(lib.TR_PATH_LEGS)
+
+
+class PathState:
+    """`tr_path_t` as `AudioPath.state` shows it: every field of the struct, plus `jb`, the
+    default leg's jitter buffer, where it was before a path carried legs."""
+
+    __slots__ = ("_owner",)
+
+    def __init__(self, owner: AudioPath) -> None:
+        object.__setattr__(self, "_owner", owner)
+
+    @property
+    def jb(self) -> Any:
+        return self._owner.leg_state(self._owner.default_leg).jb
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._owner._path, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._owner._path, name, value)
+
+
 class AudioPath:
     """All DSP of one line in one C struct, with one call per 20 ms period and direction.
 
     `capture` takes what the line captured and returns the G.711 payload to send and any
     detected DTMF/fax tones; `playout` returns what the line should play now (the network's
-    audio from the jitter buffer, concealed where lost, with caller ID and tones on top). The
-    media thread owns it; tones, FSK and mutes are changed between frames.
+    audio from the jitter buffers, concealed where lost, with caller ID and tones on top, or a
+    voice prompt instead). The media thread owns it; legs, tones, FSK, prompts and mutes are
+    changed between frames.
+
+    A path carries up to MAX_LEGS named call legs (a conference is two); a new path has the
+    default leg "" attached in `law`, so a single call needs no leg names at all. Each leg has
+    its own jitter buffer (`put`), law, direction and payload (`payload(leg)` after `capture`).
     """
 
     MAX_EVENTS = 8
@@ -510,35 +543,139 @@ class AudioPath:
         lib.tr_path_init(self._path, law.payload_type, echo_tail_ms, echo_delay_ms, int(nlp),
                          jitter_min_ms, jitter_max_ms, int(jitter_fixed))
         lib.tr_path_set_gains(self._path, tx_gain_db, rx_gain_db)
-        self.jitter_buffer = ffi.addressof(self._path, "jb")
+        self._slots: dict[str, int] = {DEFAULT_LEG: 0}
         self._plan = ffi.new("tr_tone_plan_t *")
         self._events = ffi.new("tr_dtmf_event_t[]", self.MAX_EVENTS)
-        self._payload = ffi.new("uint8_t[]", FRAME)
+        self._payload = ffi.new("uint8_t[]", MAX_LEGS * FRAME)
         self._out = ffi.new("int16_t[]", FRAME)
+        self._prompt: Any = None  # the playing prompt's samples: C reads them in place
+        self.prompt_finished = False  # the last playout played a prompt's last sample
         self.law = law
 
     @property
-    def state(self) -> Any:
-        """The C struct, for statistics (echo canceller, jitter buffer) and tests."""
-        return self._path
+    def state(self) -> PathState:
+        """The C struct, for statistics (echo canceller, jitter buffers) and tests."""
+        return PathState(self)
+
+    # --- legs -----------------------------------------------------------------------------------
+
+    @property
+    def legs(self) -> tuple[str, ...]:
+        """The attached legs, in slot order."""
+        return tuple(sorted(self._slots, key=self._slots.__getitem__))
+
+    @property
+    def default_leg(self) -> str:
+        """The leg `capture`'s payload and `jitter_buffer` are about: "" if attached, else the
+        first attached leg."""
+        if DEFAULT_LEG in self._slots or not self._slots:
+            return DEFAULT_LEG
+        return self.legs[0]
+
+    def attach_leg(self, leg: str = DEFAULT_LEG, law: Law = Law.ULAW) -> None:
+        """Start a leg sent in `law`, sending and receiving, with a fresh jitter buffer. An
+        attached leg (a re-INVITE) keeps its jitter buffer: its far end is the same, and a new
+        SSRC resets the buffer anyway."""
+        slot = self._slots.get(leg)
+        if slot is not None:
+            state = self._path.leg[slot]
+            state.law, state.send, state.receive = law.payload_type, 1, 1
+        else:
+            free = set(range(MAX_LEGS)) - set(self._slots.values())
+            if not free:
+                raise ValueError(f"a line carries at most {MAX_LEGS} legs; {self.legs} are "
+                                 f"attached, so {leg!r} cannot be")
+            slot = min(free)
+            lib.tr_path_attach_leg(self._path, slot, law.payload_type)
+            self._slots[leg] = slot
+        if slot == self._slots.get(self.default_leg):
+            self.law = law
+
+    def detach_leg(self, leg: str | None = None) -> None:
+        """Drop one leg (None: every leg); an unknown leg is already gone."""
+        for name in list(self._slots) if leg is None else [leg]:
+            slot = self._slots.pop(name, None)
+            if slot is not None:
+                lib.tr_path_detach_leg(self._path, slot)
+
+    def set_direction(self, send: bool, receive: bool, leg: str = DEFAULT_LEG) -> None:
+        """A leg that does not send is encoded for no one; one that does not receive is heard
+        by no one (neither the handset nor the other leg)."""
+        state = self.leg_state(leg)
+        state.send, state.receive = int(send), int(receive)
+
+    def leg_state(self, leg: str = DEFAULT_LEG) -> Any:
+        """The leg's `tr_leg_t`: its jitter buffer and statistics, law, direction."""
+        return self._path.leg[self._slot(leg)]
+
+    def _slot(self, leg: str) -> int:
+        try:
+            return self._slots[leg]
+        except KeyError:
+            raise KeyError(f"no leg {leg!r} is attached (attached: {self.legs})") from None
+
+    @property
+    def jitter_buffer(self) -> Any:
+        """The default leg's jitter buffer (`tr_jbuf_t *`)."""
+        return ffi.addressof(self.leg_state(self.default_leg), "jb")
+
+    # --- the two calls per frame ------------------------------------------------------------
 
     def capture(self, pcm: bytes) -> tuple[bytes, list[ToneEvent]]:
+        """One captured period in; the default leg's payload and the detected tones out (every
+        leg's payload of this frame is then in `payload`)."""
         if len(pcm) != 2 * FRAME:
             raise ValueError(f"a capture period is {2 * FRAME} bytes, got {len(pcm)}")
         start = int(self._path.dtmf.samples)
         n = lib.tr_capture(self._path, ffi.from_buffer("int16_t[]", pcm), self._payload,
                            self._events, self.MAX_EVENTS)
-        return ffi.buffer(self._payload)[:], tone_events(self._events, n, start) if n else []
+        slot = self._slots.get(self.default_leg, 0)
+        payload = ffi.buffer(self._payload + slot * FRAME, FRAME)[:]
+        return payload, tone_events(self._events, n, start) if n else []
+
+    def payload(self, leg: str = DEFAULT_LEG) -> bytes:
+        """What `leg` is sent for the last captured period: the handset and the other legs."""
+        return ffi.buffer(self._payload + self._slot(leg) * FRAME, FRAME)[:]
 
     def playout(self, now: float) -> bytes:
-        lib.tr_playout(self._path, int(now * 1e6), self._out)
+        ended = lib.tr_playout(self._path, int(now * 1e6), self._out)
+        self.prompt_finished = bool(ended & lib.TR_PLAYOUT_PROMPT_ENDED)
+        if self.prompt_finished:
+            self._prompt = None
         return ffi.buffer(self._out)[:]
 
     def put(self, ssrc: int, sequence: int, timestamp: int, marker: bool, payload_type: int,
-            payload: bytes, arrival: float) -> int:
-        """One received RTP packet into the jitter buffer; returns the TR_JB_* result."""
-        return int(lib.tr_jb_put(self.jitter_buffer, ssrc, sequence, timestamp, int(marker),
-                                 payload_type, payload, len(payload), int(arrival * 1e6)))
+            payload: bytes, arrival: float, leg: str = DEFAULT_LEG) -> int:
+        """One received RTP packet into the leg's jitter buffer; returns the TR_JB_* result."""
+        jb = ffi.addressof(self.leg_state(leg), "jb")
+        return int(lib.tr_jb_put(jb, ssrc, sequence, timestamp, int(marker), payload_type,
+                                 payload, len(payload), int(arrival * 1e6)))
+
+    # --- what the handset hears besides the far ends ------------------------------------------
+
+    def play_prompt(self, pcm: bytes) -> None:
+        """Play 8 kHz mono S16LE samples instead of everything else, replacing a prompt in
+        progress; `prompt_finished` is set by the playout that plays the last sample."""
+        data = bytes(pcm)
+        if not data or len(data) % 2:
+            raise ValueError(f"a voice prompt is whole 16-bit samples, at least one; got "
+                             f"{len(data)} bytes")
+        samples = ffi.new("int16_t[]", len(data) // 2)
+        ffi.memmove(samples, data, len(data))
+        if sys.byteorder == "big":  # pragma: no cover - the boards are little-endian
+            view = memoryview(ffi.buffer(samples)).cast("H")
+            for i, v in enumerate(view):
+                view[i] = ((v & 0xFF) << 8) | (v >> 8)
+        lib.tr_path_start_prompt(self._path, samples, len(samples))
+        self._prompt = samples  # C reads it until the prompt ends or is stopped
+
+    def stop_prompt(self) -> None:
+        lib.tr_path_stop_prompt(self._path)
+        self._prompt = None
+
+    @property
+    def prompt_playing(self) -> bool:
+        return bool(self._path.prompt_active)
 
     def start_tone(self, segments: Sequence[ToneSegment], repeat_from: int | None = 0,
                    ramp: float = 0.003) -> None:
@@ -568,6 +705,8 @@ class AudioPath:
         return bool(self._path.fsk_active)
 
     def mute(self, transmit: bool | None = None, receive: bool | None = None) -> None:
+        """`transmit`: the handset is heard by no leg (the legs still hear each other);
+        `receive`: the handset hears no leg (tones, caller ID and prompts still play)."""
         if transmit is not None:
             self._path.mute_tx = int(transmit)
         if receive is not None:
@@ -576,6 +715,6 @@ class AudioPath:
     def set_gains(self, tx_db: float, rx_db: float) -> None:
         lib.tr_path_set_gains(self._path, tx_db, rx_db)
 
-    def comfort_noise(self, payload: bytes) -> None:
+    def comfort_noise(self, payload: bytes, leg: str = DEFAULT_LEG) -> None:
         """A received RFC 3389 comfort noise payload: its first byte is the level in -dBov."""
-        lib.tr_path_comfort_noise(self._path, payload[0] if payload else 127)
+        lib.tr_path_comfort_noise(self._path, self._slot(leg), payload[0] if payload else 127)

@@ -1,14 +1,22 @@
-"""The audio thread of one line: audio device <-> C audio path <-> RTP over UDP.
+"""The audio thread of one line: audio device <-> C audio path <-> RTP over UDP, per call leg.
 
 It runs whenever the line needs audio (dial tone and digit detection with no call, caller ID on
 hook, and calls), clocked by the audio device as ARCHITECTURE.md says: each turn blocks on one
-20 ms capture period, makes one C call for capture (echo cancel, DTMF detection, encode) and
-sends the payload (or RFC 4733 event packets while a digit is sent), drains the RTP socket into
-the jitter buffer, makes one C call for playout (jitter buffer, concealment, caller ID, tones)
-and writes the period. Nothing sleeps. A call's RTP session is attached and detached as calls
-come and go. Commands from the loop wait in a queue and run between frames; events for the loop
-(detected digits, remote digits, statistics, remote BYE, the end of the thread) go out through
-`on_event`, which the runtime wraps with `loop.call_soon_threadsafe`.
+20 ms capture period, makes one C call for capture (echo cancel, DTMF detection, encode for every
+leg) and sends each leg its payload (or RFC 4733 event packets while a digit is sent), drains
+each leg's RTP socket into its jitter buffer, makes one C call for playout (jitter buffers,
+concealment, the legs' sum, caller ID, tones or a voice prompt) and writes the period. Nothing
+sleeps. Commands from the loop wait in a queue and run between frames; events for the loop
+(detected digits, remote digits, statistics, remote BYE, a prompt's end, the end of the thread)
+go out through `on_event`, which the runtime wraps with `loop.call_soon_threadsafe`.
+
+A call's RTP session is a leg, attached and detached as calls come and go, and named by the
+runtime (the call's handle; "" when the caller does not say, as for a line with one call). Each
+leg has its own RTP stream, sockets, SRTP session, jitter buffer, law, direction and RFC 4733
+sender and receiver. Two legs attached at once are a three-way conference: the C path makes the
+handset hear both far ends and each far end hear the handset and the other far end. Events that
+come from a leg say which: `MediaStats.leg`, `RemoteBye.leg`, and remote digits arrive as
+`LegDigitStarted` / `LegDigitEnded` (the RFC 4733 events with a `leg` field added).
 
 Arrival times come from the kernel's receive timestamps (SO_TIMESTAMPNS) where available, since
 draining once per frame would otherwise quantise every arrival to the 20 ms frame clock and
@@ -24,12 +32,14 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tipring.hal.api import PERIOD_SAMPLES, AudioPort, AudioStopped
 from tipring.media.dsp import (
+    DEFAULT_LEG,
     FOREVER,
+    MAX_LEGS,
     AudioPath,
     FskStandard,
     Law,
@@ -39,7 +49,7 @@ from tipring.media.dsp import (
 )
 from tipring.media.srtp import SrtpError, SrtpSession
 from tipring.media.stream import COMFORT_NOISE, RtpStream
-from tipring.media.telephone_event import DigitEvent, DigitStarted, EventReceiver, EventSender
+from tipring.media.telephone_event import DigitEnded, DigitStarted, EventReceiver, EventSender
 
 log = logging.getLogger("tipring.media")
 
@@ -61,11 +71,31 @@ class MediaStats:
     round_trip_ms: float | None
     overruns: int
     underruns: int
+    leg: str = DEFAULT_LEG
 
 
 @dataclass(frozen=True)
 class RemoteBye:
-    pass
+    leg: str = DEFAULT_LEG
+
+
+@dataclass(frozen=True)
+class LegDigitStarted(DigitStarted):
+    """A far end's RFC 4733 digit began, on `leg`."""
+
+    leg: str = DEFAULT_LEG
+
+
+@dataclass(frozen=True)
+class LegDigitEnded(DigitEnded):
+    """A far end's RFC 4733 digit ended, on `leg`."""
+
+    leg: str = DEFAULT_LEG
+
+
+@dataclass(frozen=True)
+class PromptFinished:
+    """A voice prompt played its last sample (not sent for one stopped or replaced)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +103,30 @@ class MediaStopped:
     reason: str
 
 
-MediaEvent = DigitEvent | ToneEvent | MediaStats | RemoteBye | MediaStopped
+LegDigitEvent = LegDigitStarted | LegDigitEnded
+MediaEvent = LegDigitEvent | ToneEvent | MediaStats | RemoteBye | PromptFinished | MediaStopped
+
+
+@dataclass
+class _Leg:
+    """One call's RTP on this line, as the media thread keeps it."""
+
+    name: str
+    stream: RtpStream
+    rtp_sock: socket.socket
+    rtcp_sock: socket.socket
+    srtp: SrtpSession | None
+    silence: bytes  # one period of G.711 silence in the leg's law
+    sending: bool = True
+    receiving: bool = True
+    events_out: EventSender = field(default_factory=lambda: EventSender(period=PERIOD_SAMPLES))
+    events_in: EventReceiver = field(default_factory=EventReceiver)
+
+
+def _with_leg(event: DigitStarted | DigitEnded, leg: str) -> LegDigitEvent:
+    if isinstance(event, DigitStarted):
+        return LegDigitStarted(event.key, event.timestamp, leg)
+    return LegDigitEnded(event.key, event.timestamp, event.duration, leg)
 
 
 class MediaThread(threading.Thread):
@@ -84,61 +137,82 @@ class MediaThread(threading.Thread):
         super().__init__(name=f"audio-line{audio.line}", daemon=True)
         self.audio = audio
         self.path = path or AudioPath()
+        self.path.detach_leg()  # no call until one is attached
         self.play_remote_digits = play_remote_digits
         self.on_event = on_event
         self.clock = clock
         self.wall = wall
-        self.stream: RtpStream | None = None
-        self.rtp_sock: socket.socket | None = None
-        self.rtcp_sock: socket.socket | None = None
-        self.srtp: SrtpSession | None = None
-        self.sending = True
-        self.receiving = True
+        self.legs: dict[str, _Leg] = {}  # this thread's own; read from others only in tests
+        self._attached: set[str] = set()  # the callers' view, to refuse a third leg at once
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._stopping = False
-        self._events_out = EventSender(period=PERIOD_SAMPLES)
-        self._events_in = EventReceiver()
-        self._silence = b""
+
+    @property
+    def stream(self) -> RtpStream | None:
+        """The default leg's RTP stream (the call's, on a line with one unnamed call)."""
+        leg = self.legs.get(DEFAULT_LEG)
+        return None if leg is None else leg.stream
 
     # --- commands (any thread) ----------------------------------------------------------------
 
     def attach(self, stream: RtpStream, rtp_sock: socket.socket, rtcp_sock: socket.socket,
-               srtp: SrtpSession | None = None) -> None:
-        """Start sending and receiving a call's RTP, SRTP when keys were negotiated (the sockets
-        stay the caller's to close)."""
+               srtp: SrtpSession | None = None, *, leg: str = DEFAULT_LEG) -> None:
+        """Start sending and receiving a call's RTP on `leg`, SRTP when keys were negotiated,
+        replacing what that leg carried (a re-INVITE: no BYE, and the leg's jitter buffer goes
+        on). The sockets stay the caller's to close. A second leg makes a three-way conference;
+        a third is refused (ValueError)."""
+        if leg not in self._attached and len(self._attached) >= MAX_LEGS:
+            raise ValueError(f"line {self.audio.line} already carries {MAX_LEGS} legs "
+                             f"({sorted(self._attached)}); detach one before attaching {leg!r}")
+        self._attached.add(leg)
         if _TIMESTAMPNS is not None:
             try:
                 rtp_sock.setsockopt(socket.SOL_SOCKET, _TIMESTAMPNS, 1)
             except OSError:
                 pass
+        law = Law.ALAW if stream.config.payload_type == 8 else Law.ULAW
+        silence = bytes([0xD5 if law is Law.ALAW else 0xFF]) * PERIOD_SAMPLES
 
         def apply() -> None:
-            self.stream, self.rtp_sock, self.rtcp_sock = stream, rtp_sock, rtcp_sock
-            self.srtp = srtp
-            law = Law.ALAW if stream.config.payload_type == 8 else Law.ULAW
-            self.path.state.law = law.payload_type
-            self._silence = bytes([0xD5 if law is Law.ALAW else 0xFF]) * PERIOD_SAMPLES
-            self._events_in = EventReceiver()
-            self.sending = self.receiving = True
+            old = self.legs.get(leg)
+            self.path.attach_leg(leg, law)
+            self.legs[leg] = _Leg(leg, stream, rtp_sock, rtcp_sock, srtp, silence)
+            if old is not None:  # a re-INVITE: a digit being sent goes on
+                self.legs[leg].events_out = old.events_out
         self._commands.put(apply)
 
-    def detach(self) -> None:
-        """End the call's RTP: RTCP BYE goes out; the line's audio (tones) goes on."""
-        self._commands.put(self._goodbye)
+    def detach(self, leg: str | None = None) -> None:
+        """End one leg's RTP (None: every leg's), each with an RTCP BYE; the line's audio
+        (tones, the other leg) goes on. Detaching a leg that is not attached does nothing."""
+        if leg is None:
+            self._attached.clear()
+        else:
+            self._attached.discard(leg)
+        self._commands.put(lambda: self._detach(leg))
 
-    def start_digit(self, key: str) -> None:
+    def start_digit(self, key: str, *, leg: str = DEFAULT_LEG) -> None:
+        """Send `key` to the leg's far end as RFC 4733 events until `stop_digit`."""
         def apply() -> None:
-            if self.stream is not None:
-                self._events_out.start(key, self.stream.timestamp)
+            target = self.legs.get(leg)
+            if target is not None:
+                target.events_out.start(key, target.stream.timestamp)
         self._commands.put(apply)
 
-    def stop_digit(self) -> None:
-        self._commands.put(self._events_out.stop)
-
-    def set_direction(self, send: bool, receive: bool) -> None:
-        """Hold and resume: what the SDP direction attributes negotiated."""
+    def stop_digit(self, *, leg: str = DEFAULT_LEG) -> None:
         def apply() -> None:
-            self.sending, self.receiving = send, receive
+            target = self.legs.get(leg)
+            if target is not None:
+                target.events_out.stop()
+        self._commands.put(apply)
+
+    def set_direction(self, send: bool, receive: bool, *, leg: str = DEFAULT_LEG) -> None:
+        """Hold and resume: what the SDP direction attributes negotiated for `leg` (a leg not
+        attached is left alone; attaching starts in both directions)."""
+        def apply() -> None:
+            target = self.legs.get(leg)
+            if target is not None:
+                target.sending, target.receiving = send, receive
+                self.path.set_direction(send, receive, leg)
         self._commands.put(apply)
 
     def play_tone(self, segments: list[ToneSegment], repeat_from: int | None = 0) -> None:
@@ -146,6 +220,19 @@ class MediaThread(threading.Thread):
 
     def stop_tone(self) -> None:
         self._commands.put(self.path.stop_tone)
+
+    def play_prompt(self, pcm: bytes) -> None:
+        """Play a voice prompt (8 kHz mono S16LE) to the handset instead of tones and the far
+        ends, replacing one in progress; `PromptFinished` follows its last sample."""
+        data = bytes(pcm)
+        if not data or len(data) % 2:
+            raise ValueError(f"a voice prompt is whole 16-bit samples, at least one; got "
+                             f"{len(data)} bytes")
+        self._commands.put(lambda: self.path.play_prompt(data))
+
+    def stop_prompt(self) -> None:
+        """End the prompt now, without `PromptFinished`."""
+        self._commands.put(self.path.stop_prompt)
 
     def send_caller_id(self, message: bytes, standard: FskStandard, *, seizure_bits: int = 300,
                        mark_bits: int = 180) -> None:
@@ -159,11 +246,11 @@ class MediaThread(threading.Thread):
         self._commands.put(lambda: self.path.mute(receive=muted))
 
     def mute(self, transmit: bool) -> None:
-        """Silence what the phone sends (the far end hears nothing), e.g. during a transfer."""
+        """Silence what the phone sends (no far end hears it), e.g. during a transfer."""
         self._commands.put(lambda: self.path.mute(transmit=transmit))
 
     def stop(self) -> None:
-        """End the line's audio: RTCP BYE goes out if a call is attached; the thread exits."""
+        """End the line's audio: RTCP BYE goes out on every leg; the thread exits."""
         self._commands.put(self._request_stop)
         self.audio.stop()  # wakes a blocked read
 
@@ -184,26 +271,29 @@ class MediaThread(threading.Thread):
                     break
                 self._run_commands()
                 now = self.clock()
-                payload, detected = self.path.capture(captured)
+                _, detected = self.path.capture(captured)
                 for tone in detected:
                     self.on_event(tone)
-                if self.stream is not None:
-                    self._send(payload)
-                    self._drain(now)
-                    self._rtcp(now)
-                    if now >= next_stats:
-                        next_stats = now + STATS_EVERY
-                        self.on_event(self.stats())
-                    for event in self._events_in.poll(now):
-                        self._remote_digit(event)
-                        self.on_event(event)
+                report = bool(self.legs) and now >= next_stats
+                if report:
+                    next_stats = now + STATS_EVERY
+                for leg in list(self.legs.values()):
+                    self._send(leg, self.path.payload(leg.name))
+                    self._drain(leg, now)
+                    self._rtcp(leg, now)
+                    if report:
+                        self.on_event(self.stats(leg.name))
+                    for event in leg.events_in.poll(now):
+                        self._remote_digit(leg, event)
                 self.audio.write(self.path.playout(now))
+                if self.path.prompt_finished:
+                    self.on_event(PromptFinished())
         except Exception as exc:  # the call must end cleanly, whatever broke
             log.exception("media thread failed", extra={"line": self.audio.line})
             reason = f"error: {exc}"
         finally:
             try:
-                self._goodbye()
+                self._detach(None)
             finally:
                 self.audio.stop()
                 self.on_event(MediaStopped(reason))
@@ -216,35 +306,40 @@ class MediaThread(threading.Thread):
                 return
             command()
 
-    def _send(self, payload: bytes) -> None:
-        assert self.stream is not None
-        if not self.sending:
-            self.stream.skip(PERIOD_SAMPLES)
+    def _send(self, leg: _Leg, payload: bytes) -> None:
+        if not leg.sending:
+            leg.stream.skip(PERIOD_SAMPLES)
             return
-        if self._events_out.active:
-            for packet in self._events_out.tick():
-                self._sendto(self.stream.outgoing(
+        if leg.events_out.active:
+            for packet in leg.events_out.tick():
+                self._sendto(leg, leg.stream.outgoing(
                     packet.payload, marker=packet.marker, timestamp=packet.timestamp,
-                    payload_type=self.stream.config.event_payload_type))
-            payload = self._silence  # in-band audio is muted while a digit is sent as events
-        self._sendto(self.stream.outgoing(payload, samples=PERIOD_SAMPLES))
+                    payload_type=leg.stream.config.event_payload_type))
+            payload = leg.silence  # in-band audio is muted while a digit is sent as events
+        self._sendto(leg, leg.stream.outgoing(payload, samples=PERIOD_SAMPLES))
 
-    def _sendto(self, datagram: bytes) -> None:
-        assert self.stream is not None and self.rtp_sock is not None
-        if self.srtp is not None:
-            datagram = self.srtp.protect(datagram)
+    def _sendto(self, leg: _Leg, datagram: bytes) -> None:
+        if leg.srtp is not None:
+            datagram = leg.srtp.protect(datagram)
         try:
-            self.rtp_sock.sendto(datagram, self.stream.destination)
+            leg.rtp_sock.sendto(datagram, leg.stream.destination)
         except OSError as exc:  # e.g. ICMP unreachable reported on the next send: keep going
-            self.stream.stats.dropped[f"send: {exc.strerror or exc}"] += 1
+            leg.stream.stats.dropped[f"send: {exc.strerror or exc}"] += 1
 
-    def _receive(self, sock: socket.socket, now: float) -> tuple[bytes, Any, float] | None:
+    def _receive(self, leg: _Leg, sock: socket.socket,
+                 now: float) -> tuple[bytes, Any, float] | None:
         try:
             if _TIMESTAMPNS is None:
                 data, source = sock.recvfrom(2048)
                 return data, source, now
             data, ancillary, _, source = sock.recvmsg(2048, 64)
         except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as exc:  # e.g. closed by the runtime before the detach reached us
+            reason = f"receive: {exc.strerror or exc}"
+            if not leg.stream.stats.dropped[reason]:
+                log.warning("leg %r: RTP %s", leg.name, reason, extra={"line": self.audio.line})
+            leg.stream.stats.dropped[reason] += 1
             return None
         arrival = now
         for level, kind, value in ancillary:
@@ -254,54 +349,53 @@ class MediaThread(threading.Thread):
                 arrival = now - max(0.0, min(age, 1.0))
         return data, source, arrival
 
-    def _drain(self, now: float) -> None:
-        assert self.stream is not None and self.rtp_sock is not None
-        assert self.rtcp_sock is not None
+    def _drain(self, leg: _Leg, now: float) -> None:
+        stream = leg.stream
         while True:
-            received = self._receive(self.rtp_sock, now)
+            received = self._receive(leg, leg.rtp_sock, now)
             if received is None:
                 break
             data, source, arrival = received
-            if self.srtp is not None:
+            if leg.srtp is not None:
                 try:
-                    data = self.srtp.unprotect(data)
+                    data = leg.srtp.unprotect(data)
                 except SrtpError:  # forged, damaged or replayed: never played
-                    self.stream.stats.dropped["srtp rejected"] += 1
+                    stream.stats.dropped["srtp rejected"] += 1
                     continue
-            packet = self.stream.incoming(data, (source[0], source[1]), arrival)
-            if packet is None or not self.receiving:
+            packet = stream.incoming(data, (source[0], source[1]), arrival)
+            if packet is None or not leg.receiving:
                 continue
-            if packet.payload_type == self.stream.config.event_payload_type:
+            if packet.payload_type == stream.config.event_payload_type:
                 try:
-                    for event in self._events_in.receive(packet.timestamp, packet.payload, now):
-                        self._remote_digit(event)
-                        self.on_event(event)
+                    for event in leg.events_in.receive(packet.timestamp, packet.payload, now):
+                        self._remote_digit(leg, event)
                 except ValueError:
-                    self.stream.stats.dropped["malformed event"] += 1
+                    stream.stats.dropped["malformed event"] += 1
             elif packet.payload_type == COMFORT_NOISE:
-                self.path.comfort_noise(packet.payload)
+                self.path.comfort_noise(packet.payload, leg.name)
             else:
                 self.path.put(packet.ssrc, packet.sequence, packet.timestamp, packet.marker,
-                              packet.payload_type, packet.payload, arrival)
+                              packet.payload_type, packet.payload, arrival, leg.name)
         while True:
-            received = self._receive(self.rtcp_sock, now)
+            received = self._receive(leg, leg.rtcp_sock, now)
             if received is None:
                 break
             data, source, _ = received
-            if self.srtp is not None:
+            if leg.srtp is not None:
                 try:
-                    data = self.srtp.unprotect_rtcp(data)
+                    data = leg.srtp.unprotect_rtcp(data)
                 except SrtpError:
-                    self.stream.stats.dropped["srtcp rejected"] += 1
+                    stream.stats.dropped["srtcp rejected"] += 1
                     continue
-            said_bye = self.stream.remote_bye
-            self.stream.incoming_rtcp(data, (source[0], source[1]), now, self.wall())
-            if self.stream.remote_bye and not said_bye:
-                self.on_event(RemoteBye())
+            said_bye = stream.remote_bye
+            stream.incoming_rtcp(data, (source[0], source[1]), now, self.wall())
+            if stream.remote_bye and not said_bye:
+                self.on_event(RemoteBye(leg.name))
 
-    def _remote_digit(self, event: DigitEvent) -> None:
-        """With `play_remote_digits`, the handset hears the far end's RFC 4733 digits too (some
-        services prompt by sending them); by default they are only reported."""
+    def _remote_digit(self, leg: _Leg, event: DigitStarted | DigitEnded) -> None:
+        """Report a far end's RFC 4733 digit with its leg. With `play_remote_digits`, the
+        handset hears it too (some services prompt by sending them)."""
+        self.on_event(_with_leg(event, leg.name))
         if not self.play_remote_digits or event.key == "flash":
             return
         if isinstance(event, DigitStarted):
@@ -309,37 +403,40 @@ class MediaThread(threading.Thread):
         else:
             self.path.stop_tone()
 
-    def _rtcp(self, now: float) -> None:
-        assert self.stream is not None
-        if now >= self.stream.next_report_time(now):
-            self._send_rtcp(self.stream.report(now, self.wall()))
+    def _rtcp(self, leg: _Leg, now: float) -> None:
+        if now >= leg.stream.next_report_time(now):
+            self._send_rtcp(leg, leg.stream.report(now, self.wall()))
 
-    def _send_rtcp(self, datagram: bytes) -> None:
-        assert self.stream is not None and self.rtcp_sock is not None
-        if self.srtp is not None:
-            datagram = self.srtp.protect_rtcp(datagram)
+    def _send_rtcp(self, leg: _Leg, datagram: bytes) -> None:
+        if leg.srtp is not None:
+            datagram = leg.srtp.protect_rtcp(datagram)
         try:
-            self.rtcp_sock.sendto(datagram, self.stream.rtcp_destination)
+            leg.rtcp_sock.sendto(datagram, leg.stream.rtcp_destination)
         except OSError:
-            self.stream.stats.dropped["rtcp send"] += 1
+            leg.stream.stats.dropped["rtcp send"] += 1
 
-    def _goodbye(self) -> None:
-        if self.stream is not None:
-            self._send_rtcp(self.stream.report(self.clock(), self.wall(), bye=True))
-        self.stream = self.rtp_sock = self.rtcp_sock = None
-        self.srtp = None
-        self._events_out = EventSender(period=PERIOD_SAMPLES)
+    def _goodbye(self, leg: _Leg) -> None:
+        self._send_rtcp(leg, leg.stream.report(self.clock(), self.wall(), bye=True))
 
-    def stats(self) -> MediaStats:
-        assert self.stream is not None
-        jb = self.path.state.jb.stats
-        rtt = self.stream.stats.round_trip_time
+    def _detach(self, name: str | None) -> None:
+        for leg in [self.legs.get(name)] if name is not None else list(self.legs.values()):
+            if leg is None:
+                continue
+            self._goodbye(leg)
+            del self.legs[leg.name]
+            self.path.detach_leg(leg.name)
+
+    def stats(self, leg: str = DEFAULT_LEG) -> MediaStats:
+        """The leg's figures (KeyError if it is not attached)."""
+        stream = self.legs[leg].stream
+        jb = self.path.leg_state(leg).jb.stats
+        rtt = stream.stats.round_trip_time
         return MediaStats(
-            sent_packets=self.stream.stats.sent_packets,
-            received_packets=self.stream.stats.received_packets,
-            dropped=dict(self.stream.stats.dropped),
-            jitter_ms=self.stream.reception.jitter * 1000 / self.stream.config.clock_rate,
-            cumulative_lost=self.stream.reception.cumulative_lost,
+            sent_packets=stream.stats.sent_packets,
+            received_packets=stream.stats.received_packets,
+            dropped=dict(stream.stats.dropped),
+            jitter_ms=stream.reception.jitter * 1000 / stream.config.clock_rate,
+            cumulative_lost=stream.reception.cumulative_lost,
             buffer_delay_ms=jb.current_delay / 8,
             buffer_target_ms=jb.target_delay / 8,
             late=jb.late,
@@ -347,4 +444,5 @@ class MediaThread(threading.Thread):
             round_trip_ms=None if rtt is None else rtt * 1000,
             overruns=self.audio.overruns,
             underruns=self.audio.underruns,
+            leg=leg,
         )
