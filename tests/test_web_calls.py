@@ -27,7 +27,7 @@ async def bearer(client: TestClient) -> dict[str, str]:
 def figures(received: int) -> MediaStats:
     return MediaStats(sent_packets=150, received_packets=received, dropped={}, jitter_ms=3.26,
                       cumulative_lost=3, buffer_delay_ms=41.9, buffer_target_ms=40.0, late=1,
-                      concealed_ms=60.0, round_trip_ms=12.4, overruns=0, underruns=0)
+                      concealed_ms=60.0, round_trip_ms=12.4, overruns=0, underruns=0, leg="c1")
 
 
 def from_audio_thread(device: Device, stats: MediaStats) -> None:

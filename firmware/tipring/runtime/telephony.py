@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime
+import functools
 import logging
 import socket
 import time
@@ -205,9 +206,9 @@ class Telephony:
 
     def line_event(self, index: int, event: object) -> None:
         if isinstance(event, MediaStats):
-            self._track(self.sip.clock())  # which call is on the line right now
-            record = self.call_on(index)
-            if record is not None and not record.held:
+            self._track(self.sip.clock())
+            record = self.calls.get(event.leg)  # the media thread's leg is the call handle
+            if record is not None:
                 record.stats = event
                 self.on_change()  # live figures: the status view redraws each second
         if self.phone is None:
@@ -407,15 +408,16 @@ class Telephony:
                 if config is not None:
                     rtp, rtcp = self._pair_for(action)
                     srtp = SrtpSession(action.media.srtp) if action.media.srtp else None
-                    runner.audio.attach(RtpStream(config), rtp, rtcp, srtp)
+                    runner.audio.attach(RtpStream(config), rtp, rtcp, srtp, leg=action.call)
                 runner.audio.set_direction(action.media.send and config is not None,
-                                           action.media.receive)
+                                           action.media.receive, leg=action.call)
             elif isinstance(action, DetachMedia):
-                runner.audio.detach()
+                runner.audio.detach(action.call)
             elif isinstance(action, SendDigit):
-                runner.audio.start_digit(action.digit)
-                asyncio.get_running_loop().call_later(action.duration_ms / 1000,
-                                                      runner.audio.stop_digit)
+                runner.audio.start_digit(action.digit, leg=action.call)
+                asyncio.get_running_loop().call_later(
+                    action.duration_ms / 1000, functools.partial(runner.audio.stop_digit,
+                                                                 leg=action.call))
             elif isinstance(action, SaveLineSetting):
                 self.on_setting(action.line, action.name, action.value)
         self._arm_phone_timer()
