@@ -89,6 +89,22 @@ _BIG_ENDIAN = sys.byteorder == "big"
 _EPSILON = 1e-9  # seconds: float slack when comparing times built by different sums
 
 
+TONE_ALERT_HZ = (2130.0, 2750.0)  # DT-AS / TAS / CAS: the dual tone a display phone listens for
+TONE_ALERT_MIN_DBM0 = -30.0  # each tone is sent at about -15 dBm0
+
+
+def _tone_level_dbm0(pcm: array, frequency: float) -> float:
+    """Level of one frequency in a period (Goertzel), as the phone's tone-alert detector sees it."""
+    w = 2 * math.pi * frequency / SAMPLE_RATE
+    coeff = 2 * math.cos(w)
+    s1 = s2 = 0.0
+    for x in pcm:
+        s1, s2 = x + coeff * s1 - s2, s1
+    power = max(s1 * s1 + s2 * s2 - coeff * s1 * s2, 0.0)
+    amplitude = 2 * math.sqrt(power) / max(len(pcm), 1)
+    return 20 * math.log10(max(amplitude, 1e-9) / DBM0_PEAK)
+
+
 def dbm0_to_peak(level_dbm0: float) -> float:
     """Peak amplitude (in S16 units) of a sine at `level_dbm0`."""
     return DBM0_PEAK * 10 ** (level_dbm0 / 20)
@@ -192,6 +208,11 @@ class VirtualHandset:
         self.clock = clock
         self.on_ring: Callable[[float], None] | None = None  # called with each burst's start time
         self.on_ring_stop: Callable[[float], None] | None = None  # ... and with its end time
+        # A BT SIN 227 caller-display phone: after the idle-state tone alert (2130 + 2750 Hz,
+        # heard on hook) it closes the loop for this long (its DC wetting pulse). None: a phone
+        # that does not (every other standard).
+        self.wetting_pulse_s: float | None = None
+        self._alert_heard = False
         self._lock = threading.Lock()
         # Serialises hook changes with their delivery to the SLIC, so edges arrive in order even
         # when the clock thread (pulses) and a caller (hang up) race. Re-entrant for listeners.
@@ -430,6 +451,22 @@ class VirtualHandset:
             if self._linefeed is Linefeed.OPEN:
                 return  # no battery, no audio path
             (self._heard if self._off_hook else self._on_hook_heard).append((at, period))
+            pulse = self.wetting_pulse_s if not self._off_hook else None
+            generation = self._generation
+        if pulse is not None:
+            self._watch_for_tone_alert(period, at, pulse, generation)
+
+    def _watch_for_tone_alert(self, period: bytes, at: float, pulse: float,
+                              generation: int) -> None:
+        """SIN 227 terminal: when the tone alert heard on hook ends, draw the wetting pulse."""
+        pcm = _samples_from_le(period)
+        alert = all(_tone_level_dbm0(pcm, f) > TONE_ALERT_MIN_DBM0 for f in TONE_ALERT_HZ)
+        with self._lock:
+            ended = self._alert_heard and not alert
+            self._alert_heard = alert
+        if ended:
+            self._hook_at(at, True, generation)
+            self._hook_at(at + pulse, False, generation)
 
     def heard(self, since: float | None = None) -> bytes:
         """S16LE audio the firmware played to the phone while off hook (from `since`, if given)."""
