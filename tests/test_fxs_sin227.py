@@ -4,12 +4,10 @@ wetting pulse, V.23 data, then ringing; the wetting pulse must not answer the ca
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-
 import pytest
 
 import spandsp_oracle as sd
-from line_harness import LineHarness, first_loud_sample, last_loud_sample, samples
+from line_harness import LineHarness, harness_list, first_loud_sample, last_loud_sample, samples
 from test_fxs_sim import events, make
 from tipring.hal.api import HookEvent, Linefeed
 from tipring.line.callerid import WETTING_PULSE_MAX_S, WettingPulseFilter, wetting_window
@@ -22,25 +20,13 @@ from tipring.media.dsp import CallerId
 T0 = 1000.0
 
 
-@pytest.fixture
-def harnesses() -> Iterator[list[LineHarness]]:
-    made: list[LineHarness] = []
-    yield made
-    for h in made:
-        h.close()
+harnesses = pytest.fixture(harness_list, name="harnesses")
 
 
 def with_pulsing_phone(h: LineHarness) -> list[HookEvent]:
     """Make the sim phone a SIN 227 one and record the hook edges its SLIC reports."""
     h.handset.wetting_pulse_s = 0.015
-    seen: list[HookEvent] = []
-
-    def on_hook_event(event: HookEvent) -> None:
-        seen.append(event)
-        h.apply(h.line.hook(event.off_hook, event.at))
-
-    h.slic.on_hook_event = on_hook_event
-    return seen
+    return h.record_hook_events()
 
 
 def test_gb_caller_id_with_the_phones_wetting_pulse(harnesses):

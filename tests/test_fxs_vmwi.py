@@ -4,13 +4,12 @@ ringing, another burst). Pure-state-machine cases at the end use a virtual `now`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 import spandsp_oracle as sd
 from line_harness import (
     LineHarness,
+    harness_list,
     first_loud_sample,
     goertzel_dbm0,
     last_loud_sample,
@@ -34,12 +33,7 @@ from tipring.line.vmwi import vmwi_message
 T0 = 1000.0
 
 
-@pytest.fixture
-def harnesses() -> Iterator[list[LineHarness]]:
-    made: list[LineHarness] = []
-    yield made
-    for h in made:
-        h.close()
+harnesses = pytest.fixture(harness_list, name="harnesses")
 
 
 def decoded(h: LineHarness, since: float, standard: int) -> tuple[list[bytes], float, float]:

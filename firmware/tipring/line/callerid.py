@@ -7,9 +7,11 @@ them, per standard:
 - ETSI EN 300 659-1 FSK (V.23) prior to ringing: line reversal, DT-AS (2130 + 2750 Hz, 100 ms),
   then the data, then ringing; or, where the profile says so, data in the first ring silence.
 - BT SIN 227 (GB): the same order as ETSI prior-to-ringing (reversal, idle-state tone alert,
-  V.23 data, ringing), with the profile's timings.
+  V.23 data, ringing), with the profile's timings; the phone answers the alert with a DC wetting
+  pulse, which `WettingPulseFilter` keeps from reading as an answer.
 - ETSI DTMF (NL, SE, ...): the digit string before the first ring, after a line reversal where
   the profile asks for one.
+- NTT (JP): sent off hook after a call-arrival signal, in `jclip`; VMWI (no ringing) in `vmwi`.
 The first "ring" is the whole first cycle of the cadence (GB's double ring counts as one).
 To keep the next ring in time whatever the message length, the line stops the cadence after its
 first cycle, sends the data, and starts the cadence again on the beat (or later if the data is
@@ -86,6 +88,15 @@ def _presented(profile: RegionProfile, cid: CallerId, name_chars: int | None) ->
     name = cid.name[:name_chars] if cid.name and name_chars else cid.name
     return CallerId(number=number, name=name, when=cid.when, number_absence=cid.number_absence,
                     name_absence=cid.name_absence)
+
+
+def ntt_caller_id(profile: RegionProfile, cid: CallerId) -> CallerId:
+    """What NTT number display can carry: the presented number in digits, else its absence."""
+    number = profile.number_display.present(cid.number) if cid.number else None
+    if number is not None and not (number.isdigit() and len(number) <= 20):
+        number = None
+    absence = cid.number_absence or (Absence.UNAVAILABLE if number is None else None)
+    return CallerId(number=number, number_absence=absence)
 
 
 def caller_id_burst(profile: RegionProfile, standard: CallerIdStandard, cid: CallerId,

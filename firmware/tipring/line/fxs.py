@@ -24,6 +24,8 @@ from tipring.media.dsp import CallerId
 from . import callerid
 from .callwaiting import CallWaitingAlert, CallWaitingTiming
 from .digitmap import DigitMap, Match, Outcome
+from .jclip import NttCallerId
+from .jclip import Outcome as NttOutcome
 from .pulse import HookDecoder, HookFlash, HookSignal, HungUp, Lifted, PulseDigit
 from .regions import AlertingSignal, CallerIdStandard, CallerIdTiming, RegionProfile
 from .signals import (
@@ -125,6 +127,7 @@ class FxsLine:
         self._open_loop = False
         self._reversed = False
         self._wetting = callerid.WettingPulseFilter()
+        self._ntt: NttCallerId | None = None  # NTT number display under way (JP)
         self._vmwi = VmwiSender(self._vmwi_plan, settings.playout_delay_s)
 
     # -- inputs from the hardware ----------------------------------------------------------------
@@ -132,8 +135,9 @@ class FxsLine:
     def hook(self, off_hook: bool, at: float) -> list[LineOutput]:
         """A debounced hook edge from the SLIC, with the time it happened."""
         out = self._due(at)
-        if self._wetting.holds(off_hook, at):
-            return out  # perhaps the phone's DC wetting pulse (BT SIN 227), not a hook edge
+        intercepted = self._caller_id_edge(off_hook, at)
+        if intercepted is not None:
+            return out + intercepted  # part of a caller-ID exchange, not a lift or hang-up
         return out + self._hook_edge(off_hook, at)
 
     def dtmf(self, digit: str, at: float) -> list[LineOutput]:
@@ -151,7 +155,8 @@ class FxsLine:
     def next_deadline(self) -> float | None:
         cw = self._cw.deadline if self._cw is not None else None
         times = [t for t in (self._deadline, self.hook_decoder.next_deadline(), cw,
-                             self._wetting.deadline(), self._vmwi.deadline(self._vmwi_idle()))
+                             self._wetting.deadline(), self._vmwi.deadline(self._vmwi_idle()),
+                             self._ntt.deadline if self._ntt is not None else None)
                  if t is not None]
         if self._ring_steps:
             times.append(self._ring_steps[0][0])
@@ -168,6 +173,8 @@ class FxsLine:
             return out
         out += self._noted(self._vmwi.abort())  # a call outranks the lamp: it is sent later
         cadence = cadence or self.profile.ring
+        if caller_id is not None and self.caller_id_timing.standard == "ntt":
+            return out + self._ring_ntt(caller_id, cadence, now)
         burst = None
         if caller_id is not None:
             burst = callerid.caller_id_burst(self.profile, self.caller_id_timing.standard,
@@ -185,6 +192,7 @@ class FxsLine:
         if self.state is not LineState.RINGING:
             return out
         self._ring_steps = []
+        self._ntt = None
         self.state = LineState.IDLE
         return [*out, StopRing(), *self._silence(), SetLinefeed(Linefeed.FORWARD_ACTIVE)]
 
@@ -264,6 +272,7 @@ class FxsLine:
         self._cw = None
         self._vmwi.abort()
         self._wetting.clear()
+        self._ntt = None
         self._enter(LineState.IDLE)
         self._reversed = False
         self._open_loop = False
@@ -308,6 +317,9 @@ class FxsLine:
         lifted = self._wetting.expire(now)
         if lifted is not None:
             out += self._hook_edge(True, lifted)
+        ntt = self._ntt
+        if ntt is not None and ntt.deadline is not None and ntt.deadline <= now + 1e-9:
+            out += self._ntt_outcome(ntt.expire(ntt.deadline))
         commands = self._vmwi.due(now, self._vmwi_idle())
         if self._vmwi.wetting_window is not None:
             self._wetting.open(*self._vmwi.wetting_window)
@@ -467,6 +479,35 @@ class FxsLine:
         out = self._noted(self._vmwi.abort()) if off_hook else []
         for signal in self.hook_decoder.edge(off_hook, at):
             out += self._hook_signal(signal)
+        return out
+
+    def _caller_id_edge(self, off_hook: bool, at: float) -> list[LineOutput] | None:
+        """Hook edges that belong to caller ID: a SIN 227 wetting pulse, NTT's primary response
+        and release. None: an ordinary edge for the hook decoder."""
+        if self._wetting.holds(off_hook, at):
+            return []
+        if self._ntt is None:
+            return None
+        outcome = self._ntt.edge(off_hook, at)
+        if outcome is None:
+            self._ntt = None  # normal ringing now: a lift answers as usual
+            return None
+        return self._ntt_outcome(outcome)
+
+    def _ring_ntt(self, caller_id: CallerId, cadence: RingCadence,
+                  now: float) -> list[LineOutput]:
+        self._ntt = NttCallerId(callerid.ntt_caller_id(self.profile, caller_id), cadence,
+                                self.settings.playout_delay_s)
+        self.state = LineState.RINGING
+        return self._noted(self._ntt.start(now))
+
+    def _ntt_outcome(self, outcome: NttOutcome) -> list[LineOutput]:
+        out: list[LineOutput] = self._noted(outcome.commands)
+        if outcome.answered_at is not None:
+            self._ntt = None
+            self.hook_decoder.reset(True)
+            self._enter(LineState.CONNECTED)
+            out.append(Answered(outcome.answered_at))
         return out
 
     def _vmwi_idle(self) -> bool:

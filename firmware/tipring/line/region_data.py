@@ -303,10 +303,11 @@ JP = RegionProfile(
     sit=ITU_SIT,
     howler=HOWLER,
     ring=RingCadence(((1.0, 2.0),), 16.0),  # NTT rings at 16 Hz
-    caller_id=CallerIdTiming("ntt", before_ring=True),
+    caller_id=CallerIdTiming("ntt", before_ring=True),  # number display: line/jclip.py
     impedance=Z600,
     number_display=NumberDisplay("81", "0", "010"),
     sources=("NTT telephone network interface (ringing 16 Hz, 1 s on / 2 s off)",
+             "NTT number display: CAR 0.5 s on / 0.5 s off, primary response, V.23 JCLIP",
              "ITU-T E.180 Suppl. 2"),
 )
 
