@@ -181,12 +181,31 @@ def test_dtmf_caller_id_regions_get_the_stutter_tone_only(harnesses):
 def test_gb_vmwi_survives_the_phones_wetting_pulse(harnesses):
     h = make(harnesses, "GB")
     h.handset.wetting_pulse_s = 0.015
+    edges = h.record_hook_events()
     start = h.clock.now()
     h.apply(h.line.message_waiting(True, start))
     h.run(2)
     messages, _, _ = decoded(h, start, sd.ADSI_STANDARD_CLIP)
     assert [indicator(m, sd.ADSI_STANDARD_CLIP) for m in messages] == [(0x82, b"\xff")]
-    assert not events(h, OffHook) and not h.line.hook_decoder.off_hook
+    assert [e.off_hook for e in edges] == [True, False]  # the phone did draw its pulse ...
+    assert not events(h, OffHook) and not h.line.hook_decoder.off_hook  # ... not a lift
+    assert linefeeds(h) == [Linefeed.REVERSE_ACTIVE, Linefeed.FORWARD_ACTIVE]  # not cut short
+
+
+@pytest.mark.parametrize(("alert", "linefeed_first", "rings"), [
+    (None, Linefeed.ON_HOOK_TRANSMISSION, 0),
+    ("rp-as", Linefeed.ON_HOOK_TRANSMISSION, 1),
+    ("dt-as", Linefeed.ON_HOOK_TRANSMISSION, 0),
+])
+def test_bellcore_vmwi_alerting_choices(alert, linefeed_first, rings):
+    fxs = fxs_line("US", vmwi_alert=alert)
+    out = fxs.message_waiting(True, T0) + [o for _, o in run_to(fxs, T0 + 5)]
+    assert [o.state for o in out if isinstance(o, SetLinefeed)] == [
+        linefeed_first, Linefeed.FORWARD_ACTIVE]
+    assert len([o for o in out if isinstance(o, StartRing)]) == rings
+    assert [o.name for o in out if isinstance(o, PlayTone)] == (["dt-as"] if alert == "dt-as"
+                                                               else [])
+    assert bursts(out) == [vmwi_message(True)]
 
 
 # -- the state machine alone ------------------------------------------------------------------

@@ -10,8 +10,9 @@ mailbox without anyone lifting the handset:
   with three bytes 0x42 ("B", on) or 0x6F ("o", off); `VmwiFormat` picks one (MDMF by default,
   as current CPE and ATAs use). The line switches to on-hook transmission and sends the usual
   300-bit channel seizure and 180 marks, which is what wakes the phone's receiver: GR-30 needs no
-  alerting signal before data that is not tied to ringing. A ring-pulse alert (RP-AS) can be
-  asked for, for phones that sleep until they see ring voltage.
+  alerting signal before data that is not tied to ringing. A ring-pulse alert (RP-AS, for
+  phones that sleep until they see ring voltage) or the dual-tone alert can be asked for
+  (`LineSettings.vmwi_alert`), with the EN 300 659-1 timings.
 - ETSI EN 300 659-1 (data transmission not associated with ringing) with the EN 300 659-3
   message 0x82 / parameter 0x0B: line reversal, then the DT-AS dual tone (or RP-AS, a short ring
   pulse), then V.23 data, then normal polarity again. Regions whose caller ID already uses an
@@ -82,12 +83,14 @@ def vmwi_sequence(timing: CallerIdTiming,
     """The on-hook sequence (as a before-ring timing) and an empty burst template for a line whose
     caller ID is `timing`; None where the standard has no VMWI message."""
     if timing.standard == "bellcore":
-        rp_as = alert == "rp-as"
-        sequence = CallerIdTiming("bellcore", before_ring=True,
-                                  alerting_signal="rp-as" if rp_as else "none",
-                                  alert_duration_s=callerid.RP_AS_S if rp_as else 0.0,
-                                  alert_to_data_s=RP_AS_TO_DATA_S if rp_as else OHT_SETTLE_S,
-                                  guard_before_ring_s=GUARD_AFTER_DATA_S)
+        if alert == "rp-as":
+            sequence = dataclasses.replace(ETSI_VMWI_RP_AS, standard="bellcore")
+        elif alert == "dt-as":  # asked for by name: the DT-AS timing, without a reversal
+            sequence = dataclasses.replace(ETSI_VMWI_DT_AS, standard="bellcore",
+                                           line_reversal=False, reversal_to_alert_s=0.0)
+        else:
+            sequence = CallerIdTiming("bellcore", before_ring=True, alert_to_data_s=OHT_SETTLE_S,
+                                      guard_before_ring_s=GUARD_AFTER_DATA_S)
         return sequence, SendCallerId("fsk-bell202", b"", True, 0.0)
     if timing.standard == "etsi-fsk":
         own = timing.before_ring and timing.alerting_signal != "none"
