@@ -14,9 +14,10 @@ from __future__ import annotations
 import math
 from array import array
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from tipring.hal.api import PERIOD_SAMPLES, PERIOD_SECONDS, SAMPLE_RATE
+from tipring.hal.api import PERIOD_SAMPLES, PERIOD_SECONDS, SAMPLE_RATE, HookEvent
 from tipring.hal.sim import SimBoard, create_sim_board
 from tipring.hal.simclock import TimerHandle, VirtualClock
 from tipring.line.digitmap import DigitMap
@@ -85,6 +86,17 @@ class LineHarness:
 
     def close(self) -> None:
         self.board.close()
+
+    def record_hook_events(self) -> list[HookEvent]:
+        """From now on, keep every hook edge the SLIC reports (and still hand it to the line)."""
+        seen: list[HookEvent] = []
+
+        def on_hook_event(event: HookEvent) -> None:
+            seen.append(event)
+            self.apply(self.line.hook(event.off_hook, event.at))
+
+        self.slic.on_hook_event = on_hook_event
+        return seen
 
     # -- driving --------------------------------------------------------------------------------
 
@@ -194,6 +206,15 @@ class LineHarness:
     def of(self, kind: type) -> list[tuple[float, object]]:
         """Recorded (time, event or command) of one type, in order."""
         return [(t, o) for t, o in self.events + self.commands if isinstance(o, kind)]
+
+
+def harness_list() -> Iterator[list[LineHarness]]:
+    """Body of a `harnesses` fixture: tests append harnesses, which are closed afterwards
+    (`harnesses = pytest.fixture(harness_list, name="harnesses")` in a test module)."""
+    made: list[LineHarness] = []
+    yield made
+    for h in made:
+        h.close()
 
 
 def _caller_id_source(command: SendCallerId) -> ToneGenerator | FskModulator:

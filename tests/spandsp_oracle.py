@@ -15,6 +15,7 @@ import pytest
 
 ADSI_STANDARD_CLASS = 1
 ADSI_STANDARD_CLIP = 2
+ADSI_STANDARD_JCLIP = 4
 ADSI_STANDARD_CLIP_DTMF = 5
 
 
@@ -46,6 +47,8 @@ def _load() -> ctypes.CDLL:
         vp, ctypes.c_char_p, ctypes.c_int, ctypes.c_int,
         ctypes.POINTER(ctypes.c_uint8), ctypes.POINTER(ctypes.c_void_p), ctypes.POINTER(ctypes.c_int),
     ]
+    lib.crc_itu16_calc.restype = ctypes.c_uint16
+    lib.crc_itu16_calc.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.c_uint16]
     return lib
 
 
@@ -155,3 +158,8 @@ def adsi_fields(message: bytes, standard: int) -> list[tuple[int, bytes]]:
     finally:
         lib.adsi_rx_free(s)
     return fields
+
+
+def crc_itu16(data: bytes, crc: int = 0) -> int:
+    """spandsp's CRC-16 (ITU polynomial, as its JCLIP transmitter and receiver use it)."""
+    return int(spandsp().crc_itu16_calc(data, len(data), crc))

@@ -61,7 +61,7 @@ def test_lift_gives_dial_tone_at_once() -> None:
 
 def test_stutter_dial_tone_when_messages_wait() -> None:
     fxs = line()
-    fxs.message_waiting(True)
+    fxs.message_waiting(True, T0 - 1)
     out = fxs.hook(True, T0)
     assert tones(out) == ["stutter_dial"]
     plan = out[-1].plan

@@ -343,7 +343,7 @@ def test_sit_and_busy_played_on_request(harnesses):
 
 def test_stutter_dial_tone_heard_when_messages_wait(harnesses):
     h = make(harnesses, "US")
-    h.line.message_waiting(True)
+    h.apply(h.line.message_waiting(True, h.clock.now()))
     h.handset.lift()
     h.run(3)
     heard = samples(h.handset.heard())

@@ -89,6 +89,26 @@ _BIG_ENDIAN = sys.byteorder == "big"
 _EPSILON = 1e-9  # seconds: float slack when comparing times built by different sums
 
 
+ND_CAR_MAX_BURST_S = 0.75  # NTT CAR bursts are 0.5 s; normal ringing (IR) bursts 1 s
+ND_RESPONSE_S = 0.1  # CAR burst end -> the number-display phone closes the loop
+ND_GIVE_UP_S = 5.0  # ... and opens it again by then even if no data came
+ND_SILENCE_PEAK = 200  # a period with no sample above this is silence to the FSK receiver
+TONE_ALERT_HZ = (2130.0, 2750.0)  # DT-AS / TAS / CAS: the dual tone a display phone listens for
+TONE_ALERT_MIN_DBM0 = -30.0  # each tone is sent at about -15 dBm0
+
+
+def _tone_level_dbm0(pcm: array, frequency: float) -> float:
+    """Level of one frequency in a period (Goertzel), as the phone's tone-alert detector sees it."""
+    w = 2 * math.pi * frequency / SAMPLE_RATE
+    coeff = 2 * math.cos(w)
+    s1 = s2 = 0.0
+    for x in pcm:
+        s1, s2 = x + coeff * s1 - s2, s1
+    power = max(s1 * s1 + s2 * s2 - coeff * s1 * s2, 0.0)
+    amplitude = 2 * math.sqrt(power) / max(len(pcm), 1)
+    return 20 * math.log10(max(amplitude, 1e-9) / DBM0_PEAK)
+
+
 def dbm0_to_peak(level_dbm0: float) -> float:
     """Peak amplitude (in S16 units) of a sine at `level_dbm0`."""
     return DBM0_PEAK * 10 ** (level_dbm0 / 20)
@@ -192,6 +212,18 @@ class VirtualHandset:
         self.clock = clock
         self.on_ring: Callable[[float], None] | None = None  # called with each burst's start time
         self.on_ring_stop: Callable[[float], None] | None = None  # ... and with its end time
+        # A BT SIN 227 caller-display phone: after the idle-state tone alert (2130 + 2750 Hz,
+        # heard on hook) it closes the loop for this long (its DC wetting pulse). None: a phone
+        # that does not (every other standard).
+        self.wetting_pulse_s: float | None = None
+        self._alert_heard = False
+        # An NTT number-display phone (JP): it answers the call-arrival signal (short ring
+        # bursts) by closing the loop, takes the caller-ID data off hook, then opens the loop
+        # again and waits for the real ringing. False: an ordinary phone, which just rings.
+        self.number_display = False
+        self._nd_exchange = 0  # bumped per primary response, so a stale timeout does nothing
+        self._nd_receiving = False
+        self._nd_heard_data = False
         self._lock = threading.Lock()
         # Serialises hook changes with their delivery to the SLIC, so edges arrive in order even
         # when the clock thread (pulses) and a caller (hang up) race. Re-entrant for listeners.
@@ -430,6 +462,39 @@ class VirtualHandset:
             if self._linefeed is Linefeed.OPEN:
                 return  # no battery, no audio path
             (self._heard if self._off_hook else self._on_hook_heard).append((at, period))
+            pulse = self.wetting_pulse_s if not self._off_hook else None
+            generation = self._generation
+            receiving = self._nd_receiving and self._off_hook
+            exchange = self._nd_exchange
+        if pulse is not None:
+            self._watch_for_tone_alert(period, at, pulse, generation)
+        if receiving:
+            self._watch_for_data_end(period, at, exchange, generation)
+
+    def _watch_for_data_end(self, period: bytes, at: float, exchange: int,
+                            generation: int) -> None:
+        """Number display: the first silent period after the data ends the reception."""
+        loud = max(abs(x) for x in _samples_from_le(period)) > ND_SILENCE_PEAK
+        with self._lock:
+            done = self._nd_heard_data and not loud
+            self._nd_heard_data = self._nd_heard_data or loud
+        if done:
+            self._hook_at(at, False, generation)  # stale if the exchange was already released
+            with self._lock:
+                if exchange == self._nd_exchange:
+                    self._nd_receiving = False
+
+    def _watch_for_tone_alert(self, period: bytes, at: float, pulse: float,
+                              generation: int) -> None:
+        """SIN 227 terminal: when the tone alert heard on hook ends, draw the wetting pulse."""
+        pcm = _samples_from_le(period)
+        alert = all(_tone_level_dbm0(pcm, f) > TONE_ALERT_MIN_DBM0 for f in TONE_ALERT_HZ)
+        with self._lock:
+            ended = self._alert_heard and not alert
+            self._alert_heard = alert
+        if ended:
+            self._hook_at(at, True, generation)
+            self._hook_at(at + pulse, False, generation)
 
     def heard(self, since: float | None = None) -> bytes:
         """S16LE audio the firmware played to the phone while off hook (from `since`, if given)."""
@@ -502,8 +567,26 @@ class VirtualHandset:
             elif self._bursts:
                 self._bursts[-1] = (self._bursts[-1][0], at)
             callback = self.on_ring if on else self.on_ring_stop
+            respond = (not on and self.number_display and not self._lifted
+                       and not self._nd_receiving and bool(self._bursts)
+                       and at - self._bursts[-1][0] <= ND_CAR_MAX_BURST_S)
+            if respond:
+                self._nd_receiving, self._nd_heard_data = True, False
+                self._nd_exchange += 1
+            exchange, generation = self._nd_exchange, self._generation
         if callback is not None:
             callback(at)
+        if respond:  # a call-arrival burst: primary response, and give up if no data comes
+            self._hook_at(at + ND_RESPONSE_S, True, generation)
+            self.clock.call_at(at + ND_GIVE_UP_S, partial(self._nd_release, exchange, generation))
+
+    def _nd_release(self, exchange: int, generation: int) -> None:
+        """Number display: the data is in (or never came): open the loop again."""
+        with self._lock:
+            if not self._nd_receiving or exchange != self._nd_exchange:
+                return
+            self._nd_receiving = False
+        self._set_hook(False, self.clock.now(), generation)
 
 
 def _join_since(periods: list[tuple[float, bytes]], since: float | None) -> bytes:

@@ -24,8 +24,10 @@ from tipring.media.dsp import CallerId
 from . import callerid
 from .callwaiting import CallWaitingAlert, CallWaitingTiming
 from .digitmap import DigitMap, Match, Outcome
+from .jclip import NttCallerId
+from .jclip import Outcome as NttOutcome
 from .pulse import HookDecoder, HookFlash, HookSignal, HungUp, Lifted, PulseDigit
-from .regions import CallerIdStandard, RegionProfile
+from .regions import AlertingSignal, CallerIdStandard, CallerIdTiming, RegionProfile
 from .signals import (
     Answered,
     DialBarred,
@@ -45,6 +47,7 @@ from .signals import (
     StopTone,
 )
 from .tonespec import cadence_plan
+from .vmwi import VmwiFormat, VmwiSender, vmwi_plan
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +87,8 @@ class LineSettings:
     cw_sas_to_cas_s: float = 0.0  # CAS follows the call-waiting tone at once
     cw_ack_window_s: float = 0.25  # CAS end -> ACK (GR-30 160 ms, plus playout and detection)
     cw_ack_to_data_s: float = 0.1  # ACK -> FSK (GR-30: 50..500 ms)
+    vmwi_alert: AlertingSignal | None = None  # None: the standard's own (see line/vmwi.py)
+    vmwi_format: VmwiFormat = "mdmf"  # Bellcore only: "sdmf" for phones older than MDMF
 
 
 def _rounded(t: float) -> float:
@@ -122,15 +127,19 @@ class FxsLine:
         self._roh_phase: str | None = None  # "reorder" / "howler" / "silent"
         self._open_loop = False
         self._reversed = False
+        self._wetting = callerid.WettingPulseFilter()
+        self._ntt: NttCallerId | None = None  # NTT number display under way (JP)
+        self._vmwi = VmwiSender(self._vmwi_plan, settings.playout_delay_s)
 
     # -- inputs from the hardware ----------------------------------------------------------------
 
     def hook(self, off_hook: bool, at: float) -> list[LineOutput]:
         """A debounced hook edge from the SLIC, with the time it happened."""
         out = self._due(at)
-        for signal in self.hook_decoder.edge(off_hook, at):
-            out += self._hook_signal(signal)
-        return out
+        intercepted = self._caller_id_edge(off_hook, at)
+        if intercepted is not None:
+            return out + intercepted  # part of a caller-ID exchange, not a lift or hang-up
+        return out + self._hook_edge(off_hook, at)
 
     def dtmf(self, digit: str, at: float) -> list[LineOutput]:
         """A DTMF digit from the line's detector (reported at its start)."""
@@ -146,7 +155,9 @@ class FxsLine:
 
     def next_deadline(self) -> float | None:
         cw = self._cw.deadline if self._cw is not None else None
-        times = [t for t in (self._deadline, self.hook_decoder.next_deadline(), cw)
+        times = [t for t in (self._deadline, self.hook_decoder.next_deadline(), cw,
+                             self._wetting.deadline(), self._vmwi.deadline(self._vmwi_idle()),
+                             self._ntt.deadline if self._ntt is not None else None)
                  if t is not None]
         if self._ring_steps:
             times.append(self._ring_steps[0][0])
@@ -161,7 +172,10 @@ class FxsLine:
         if self.state is not LineState.IDLE:
             log.info("ring refused: line is %s", self.state.value)
             return out
+        out += self._noted(self._vmwi.abort())  # a call outranks the lamp: it is sent later
         cadence = cadence or self.profile.ring
+        if caller_id is not None and self.caller_id_timing.standard == "ntt":
+            return out + self._ring_ntt(caller_id, cadence, now)
         burst = None
         if caller_id is not None:
             burst = callerid.caller_id_burst(self.profile, self.caller_id_timing.standard,
@@ -170,6 +184,7 @@ class FxsLine:
                                   self.settings.playout_delay_s)
         self.state = LineState.RINGING
         self._ring_steps = [(_rounded(now + step.offset_s), step.commands) for step in plan]
+        self._open_wetting_window(now, self.caller_id_timing if burst is not None else None)
         return out + self._due(now)
 
     def stop_ring(self, now: float) -> list[LineOutput]:
@@ -178,6 +193,7 @@ class FxsLine:
         if self.state is not LineState.RINGING:
             return out
         self._ring_steps = []
+        self._ntt = None
         self.state = LineState.IDLE
         return [*out, StopRing(), *self._silence(), SetLinefeed(Linefeed.FORWARD_ACTIVE)]
 
@@ -267,9 +283,14 @@ class FxsLine:
         self._enter(LineState.CONNECTED)
         return out + self._silence()
 
-    def message_waiting(self, on: bool) -> None:
-        """Voicemail waiting: dial tone stutters until it is cleared."""
+    def message_waiting(self, on: bool, now: float) -> list[LineOutput]:
+        """Voicemail waiting or not (a SIP message-summary NOTIFY): the dial tone stutters while
+        it is, and the phone's lamp is set with on-hook data when the line is idle (now, or once
+        the call or ringing in progress is over; see line/vmwi.py)."""
+        out = self._due(now)
         self.messages_waiting = on
+        self._vmwi.want(on, now)
+        return out + self._due(now)
 
     def reset(self, now: float, off_hook: bool = False) -> list[LineOutput]:
         """Back to a known state (after a config change or a driver restart)."""
@@ -277,6 +298,9 @@ class FxsLine:
         self._ring_steps = []
         self._cw = None
         self.recall = False
+        self._vmwi.abort()
+        self._wetting.clear()
+        self._ntt = None
         self._enter(LineState.IDLE)
         self._reversed = False
         self._open_loop = False
@@ -309,7 +333,25 @@ class FxsLine:
                 at, self._deadline = self._deadline, None
                 out += self._expired(at)
                 continue
+            extra = self._due_line_signalling(now)
+            if extra:
+                out += extra
+                continue
             return out
+
+    def _due_line_signalling(self, now: float) -> list[LineOutput]:
+        """A held off-hook that outlasted a wetting pulse; the VMWI burst's next step."""
+        out: list[LineOutput] = []
+        lifted = self._wetting.expire(now)
+        if lifted is not None:
+            out += self._hook_edge(True, lifted)
+        ntt = self._ntt
+        if ntt is not None and ntt.deadline is not None and ntt.deadline <= now + 1e-9:
+            out += self._ntt_outcome(ntt.expire(ntt.deadline))
+        commands = self._vmwi.due(now, self._vmwi_idle())
+        if self._vmwi.wetting_window is not None:
+            self._wetting.open(*self._vmwi.wetting_window)
+        return out + self._noted(commands)
 
     def _enter(self, state: LineState) -> None:
         self.state = state
@@ -461,6 +503,59 @@ class FxsLine:
             self._deadline = _rounded(at + self.settings.reorder_s)
             return self._tone("busy")
         return []
+
+    # -- line signalling without a call: VMWI bursts, wetting pulses ------------------------------
+
+    def _hook_edge(self, off_hook: bool, at: float) -> list[LineOutput]:
+        out = self._noted(self._vmwi.abort()) if off_hook else []
+        for signal in self.hook_decoder.edge(off_hook, at):
+            out += self._hook_signal(signal)
+        return out
+
+    def _caller_id_edge(self, off_hook: bool, at: float) -> list[LineOutput] | None:
+        """Hook edges that belong to caller ID: a SIN 227 wetting pulse, NTT's primary response
+        and release. None: an ordinary edge for the hook decoder."""
+        if self._wetting.holds(off_hook, at):
+            return []
+        if self._ntt is None:
+            return None
+        outcome = self._ntt.edge(off_hook, at)
+        if outcome is None:
+            self._ntt = None  # normal ringing now: a lift answers as usual
+            return None
+        return self._ntt_outcome(outcome)
+
+    def _ring_ntt(self, caller_id: CallerId, cadence: RingCadence,
+                  now: float) -> list[LineOutput]:
+        self._ntt = NttCallerId(callerid.ntt_caller_id(self.profile, caller_id), cadence,
+                                self.settings.playout_delay_s)
+        self.state = LineState.RINGING
+        return self._noted(self._ntt.start(now))
+
+    def _ntt_outcome(self, outcome: NttOutcome) -> list[LineOutput]:
+        out: list[LineOutput] = self._noted(outcome.commands)
+        if outcome.answered_at is not None:
+            self._ntt = None
+            self.hook_decoder.reset(True)
+            self._enter(LineState.CONNECTED)
+            out.append(Answered(outcome.answered_at))
+        return out
+
+    def _vmwi_idle(self) -> bool:
+        return (self.state is LineState.IDLE and not self.hook_decoder.off_hook
+                and self._wetting.held is None)
+
+    def _vmwi_plan(self, on: bool) -> tuple[list[callerid.RingStep], CallerIdTiming] | None:
+        settings = self.settings
+        return vmwi_plan(self.caller_id_timing, on, alert=settings.vmwi_alert,
+                         fmt=settings.vmwi_format, ring_hz=self.profile.ring.frequency_hz,
+                         playout_delay_s=settings.playout_delay_s)
+
+    def _open_wetting_window(self, now: float, timing: CallerIdTiming | None) -> None:
+        window = (None if timing is None
+                  else callerid.wetting_window(timing, self.settings.playout_delay_s))
+        if window is not None:
+            self._wetting.open(_rounded(now + window[0]), _rounded(now + window[1]))
 
 
 __all__ = ["FxsLine", "LineSettings", "LineState"]

@@ -91,6 +91,7 @@ class CallerIdTiming:
     alert_to_data_s: float = 0.0  # end of alerting signal (or the reversal) -> first data
     after_first_ring_s: float = 0.0  # end of first ring -> data (after-ring methods)
     guard_before_ring_s: float = 0.0  # end of data -> (next) ring
+    te_wetting_pulse: bool = False  # BT SIN 227: the phone draws a DC pulse after the alert
 
 
 @dataclass(frozen=True)

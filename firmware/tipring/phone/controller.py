@@ -526,9 +526,7 @@ class Phone:
             if event.account in (setup.account, setup.fallback_account) and \
                     event.waiting is not None:
                 log.info("line %d: messages waiting: %s", index, event.waiting)
-                result = setup.fxs.message_waiting(event.waiting)
-                if isinstance(result, list):
-                    out += self._drive(index, result, now)
+                out += self._drive(index, setup.fxs.message_waiting(event.waiting, now), now)
         return out
 
     def _incoming(self, event: IncomingCall, now: float) -> list[PhoneAction]:
