@@ -419,6 +419,30 @@ def test_only_the_exact_sequence_resets_among_all_orders_of_its_events():
     assert resetting == [wanted]
 
 
+def test_hook_flashes_count_as_hang_up_and_lift():
+    menu, clock = armed()
+    assert said(menu.flashed(clock(1.0))) == LIFT_COUNTED  # hung up and lifted: lift 1
+    assert said(menu.flashed(clock(1.0))) == LIFT_COUNTED
+    assert menu.flashed(clock(1.0)) == [ResetPassword(), Say(PASSWORD_REMOVED)]
+    assert menu.flashed(clock(1.0)) == []
+
+
+def test_flashes_mix_with_hang_ups_and_still_need_three_lifts_in_time():
+    menu, clock = armed()
+    hang_up = clock(1.0)
+    menu.hung_up(hang_up)
+    menu.lifted(clock(1.0))
+    assert reset_count(menu.flashed(clock(1.0))) == 0  # lift 2
+    assert menu.flashed(hang_up + LIFTS_WINDOW_S) == [MenuEnded()]  # too late: no reset
+    assert not menu.active
+
+
+def test_a_flash_outside_the_reset_does_nothing():
+    menu, clock = started()
+    assert menu.flashed(clock(1.0)) == []
+    assert menu.active and not menu.awaiting_presence
+
+
 def test_a_new_start_clears_a_pending_sequence():
     menu, clock = armed()
     menu.hung_up(clock(1.0))

@@ -33,18 +33,19 @@ phone opens it only for `***` dialled on the line). The exact sequence:
   2. The menu says "Thank you. Goodbye." Hang up within 30 s of pressing 1.
   3. Then lift the handset and hang up again, three lifts in all (lift, hang up, lift, hang up,
      lift), the third lift within 15 s of the hang-up in step 2. The first two lifts each get a
-     beep. Keep the handset down for about 2 s between lifts: a shorter press is a hook flash
-     (or a dialled pulse digit) to the line, not a hang-up.
+     beep. A hook flash (the switch pressed for less than the line's flash_max_ms) counts as a
+     hang-up and a lift, so pressing the switch quickly works too; presses as short as pulse
+     dialling are digits to the line, and a digit cancels.
   4. On the third lift the web password is cleared (`ResetPassword`) and the menu says
      "Password removed."; the next visit to the web page sets a new one.
 Anything else cancels without a reset: no hang-up within 30 s, the third lift late, a key
 dialled during the sequence, hook events out of order. A cancel heard off hook says
 "Cancelled." (before step 2's hang-up the menu goes on; after it, the menu then ends); on hook
 it ends silently. `awaiting_presence` is true from step 2 until the sequence completes or is
-cancelled: while it is, the phone forwards every hook change to `hung_up` / `lifted` instead
-of treating it as a call event. The window of step 3 is 15 s rather than 10 s because each
-hang-up only counts once the line has told it from a hook flash (flash_max_ms, 1.1 s by
-default).
+cancelled: while it is, the phone forwards every hook change to `hung_up` / `lifted` /
+`flashed` (and digits to `digit`) instead of treating it as a call event. The window of step 3
+is 15 s rather than 10 s because a hang-up only reaches the phone once the line has told it
+from a hook flash (flash_max_ms, 1.1 s by default).
 """
 
 from __future__ import annotations
@@ -284,6 +285,15 @@ class VoiceMenu:
         self._state = "closing"
         self._window_end = None
         return [ResetPassword(), *self._say(PASSWORD_REMOVED, now)]
+
+    def flashed(self, now: float) -> list[MenuAction]:
+        """A hook flash: during the reset, a hang-up and a lift at once; otherwise nothing."""
+        if self._state not in ("armed", "presence"):
+            return []
+        actions = self.hung_up(now)
+        if self._state not in ("armed", "presence"):
+            return actions  # that hang-up ended or cancelled the sequence
+        return [*actions, *self.lifted(now)]
 
     def timer(self, now: float) -> list[MenuAction]:
         if self._playing_since is not None and now >= self._playing_since + PROMPT_LIMIT_S:
