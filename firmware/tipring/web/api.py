@@ -18,7 +18,6 @@ from typing import Any
 
 from aiohttp import web
 
-import tipring
 from tipring.config import (
     ConfigError,
     Secret,
@@ -30,7 +29,7 @@ from tipring.config import (
 
 from .access import api_error, bearer_token
 from .appstate import device, state
-from .dialplan import emergency_numbers, test_plan
+from .dialplan import emergency_numbers, line_plan, test_plan
 from .maintenance import (
     LOG_LINES_SHOWN,
     MAX_IMPORT_BYTES,
@@ -39,6 +38,7 @@ from .maintenance import (
     without_secrets,
 )
 from tipring.config.passwords import hash_password, password_problems
+from .openapi import openapi_document
 from .phone import ACTIONS, handset_status, press
 from .signin import check_password
 
@@ -199,6 +199,15 @@ async def update_line(request: web.Request) -> web.Response:
     return await _apply(request, edit)
 
 
+async def get_features(request: web.Request) -> web.Response:
+    return web.json_response(config_summary(device(request).config)["features"])
+
+
+async def update_features(request: web.Request) -> web.Response:
+    body = await _body(request)
+    return await _apply(request, lambda raw: raw["features"].update(body))
+
+
 async def update_network(request: web.Request) -> web.Response:
     body = await _body(request)
     return await _apply(request, lambda raw: raw["network"].update(body))
@@ -286,8 +295,15 @@ async def import_config(request: web.Request) -> web.Response:
 
 async def dialplan_test(request: web.Request) -> web.Response:
     body = await _body(request)
-    return web.json_response(test_plan(str(body.get("plan", "")), str(body.get("digits", "")),
-                                       emergency_numbers(device(request))))
+    dev = device(request)
+    try:
+        plan, codes = line_plan(dev.config, body.get("line", 0))
+    except LookupError as exc:
+        return api_error(404, str(exc))
+    if "plan" in body:
+        plan = str(body["plan"])
+    return web.json_response(test_plan(plan, str(body.get("digits", "")),
+                                       emergency_numbers(dev), codes))
 
 
 async def reboot(request: web.Request) -> web.Response:
@@ -315,73 +331,6 @@ async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 description of this API, served by the device itself."""
-    def op(summary: str, *, body: bool = False, ok: str = "200", public: bool = False,
-           params: tuple[str, ...] = ()) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "summary": summary,
-            "responses": {ok: {"description": "done"},
-                          "401": {"description": "no valid bearer token"},
-                          **({"422": {"description": "invalid; one {field, reason} per problem"}}
-                             if body else {})},
-        }
-        if public:
-            out["security"] = []
-        if body:
-            out["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": {"type": "object"}}}}
-        if params:
-            out["parameters"] = [{"name": p, "in": "path", "required": True,
-                                  "schema": {"type": "string"}} for p in params]
-        return out
-
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "TipRing ATA API", "version": tipring.__version__,
-                 "description": "Configure and watch a TipRing analog telephone adapter."},
-        "servers": [{"url": "/api/v1"}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"bearer": []}],
-        "paths": {
-            "/token": {"post": op("Get a bearer token for the admin password", body=True,
-                                  public=True),
-                       "delete": op("Revoke this token", ok="204")},
-            "/status": {"get": op("Lines (with registration in words and the current call "
-                                  "with live RTP statistics), board, configuration source "
-                                  "and system facts")},
-            "/calls": {"get": op("The call log, newest first (?limit=N): time, line, "
-                                 "direction, number, name, duration_s, outcome, status, "
-                                 "reason, codec, rtp")},
-            "/config": {"get": op("The configuration; secrets show only whether they are set")},
-            "/logs": {"get": op("Recent log lines")},
-            "/accounts": {"get": op("SIP accounts"),
-                          "post": op("Add a SIP account", body=True)},
-            "/accounts/{id}": {"get": op("One SIP account", params=("id",)),
-                               "put": op("Change a SIP account", body=True, params=("id",)),
-                               "delete": op("Remove a SIP account", params=("id",))},
-            "/lines/{index}": {"put": op("Change a line (0-based)", body=True,
-                                         params=("index",))},
-            "/network": {"put": op("Change the network settings", body=True)},
-            "/device": {"put": op("Change region, time zone, name, log level", body=True)},
-            "/phone/{line}/{action}": {"post": op(
-                "Virtual phone (sim board): lift, hangup, flash, dtmf, rotary; body "
-                "{\"digits\": \"...\"} for dialling", params=("line", "action"))},
-            "/password": {"post": op("Change the admin password: {current, new}; revokes "
-                                     "every token", body=True, ok="204")},
-            "/config/export": {"get": op("The configuration file (TOML); ?secrets=true to "
-                                         "include passwords")},
-            "/config/import": {"post": op("Replace the configuration with a TOML file; "
-                                          "validated before anything is written", body=True)},
-            "/dialplan/test": {"post": op("Test digits against a dial plan: {plan, digits}",
-                                          body=True)},
-            "/reboot": {"post": op("Reboot (through the image's backend)")},
-            "/factory-reset": {"post": op("Erase every setting: {password}", body=True)},
-            "/openapi.json": {"get": op("This document")},
-        },
-    }
-
-
 def routes() -> list[web.RouteDef]:
     v1 = "/api/v1"
     return [
@@ -393,6 +342,7 @@ def routes() -> list[web.RouteDef]:
         web.put(f"{v1}/accounts/{{id}}", update_account),
         web.delete(f"{v1}/accounts/{{id}}", delete_account),
         web.put(rf"{v1}/lines/{{index:\d+}}", update_line),
+        web.get(f"{v1}/features", get_features), web.put(f"{v1}/features", update_features),
         web.put(f"{v1}/network", update_network), web.put(f"{v1}/device", update_device),
         web.post(rf"{v1}/phone/{{line:\d+}}/{{action}}", phone_action),
         web.post(f"{v1}/password", change_password),

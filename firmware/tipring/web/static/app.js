@@ -76,6 +76,9 @@ function dialPlanTester() {
     }
   };
   form.addEventListener("input", update);
+  // Another line: load the page again with that line's saved plan.
+  const line = form.querySelector("select[name=line]");
+  if (line) line.addEventListener("change", () => { window.location.search = `?line=${line.value}`; });
 }
 
 dialPlanTester();
