@@ -38,6 +38,7 @@ from .maintenance import (
     without_secrets,
 )
 from tipring.config.passwords import hash_password, password_problems
+from tipring.runtime.calllog import time_zone
 from .openapi import openapi_document
 from .phone import ACTIONS, handset_status, press
 from .signin import check_password
@@ -121,7 +122,8 @@ async def get_calls(request: web.Request) -> web.Response:
         if not limit_text.isdigit():
             return api_error(400, "limit must be a whole number")
         limit = int(limit_text)
-    return web.json_response({"calls": [e.to_json() for e in call_log.newest_first(limit)],
+    zone = time_zone(device(request).config.device.timezone)
+    return web.json_response({"calls": [e.to_api(zone) for e in call_log.newest_first(limit)],
                               "capacity": call_log.capacity})
 
 

@@ -111,9 +111,10 @@ def _paths() -> dict[str, Any]:
         "/status": {"get": _op("Lines (with registration in words and the current call "
                                "with live RTP statistics), board, configuration source "
                                "and system facts")},
-        "/calls": {"get": _op("The call log, newest first (?limit=N): time, line, "
-                              "direction, number, name, duration_s, outcome, status, "
-                              "reason, codec, rtp")},
+        "/calls": {"get": _op("The call log, newest first (?limit=N): time (Unix seconds), "
+                              "started (ISO 8601 in the device's time zone, with its "
+                              "offset), line, direction, number, name, duration_s, outcome, "
+                              "status, reason, codec, rtp")},
         "/config": {"get": _op("The configuration; secrets show only whether they are set")},
         "/logs": {"get": _op("Recent log lines")},
         "/accounts": {"get": _op("SIP accounts"),
