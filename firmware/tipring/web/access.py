@@ -56,8 +56,13 @@ async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
             return api_error(401, "first-boot setup is not done: open the web page and set the "
                                   "admin password")
         public = path == "/api/v1/token" and request.method == "POST"  # takes the password
-        if not public and not st.tokens.valid(bearer_token(request), now):
+        if not public and st.tokens.check(bearer_token(request)) is None:
             return api_error(401, "a valid bearer token is required (POST /api/v1/token)")
+        if st.tokens.dirty:  # a last-use time worth writing
+            try:
+                await st.tokens.flush()
+            except OSError as exc:
+                log.warning("API token last use not saved", extra={"reason": str(exc)})
         return await handler(request)
 
     session = st.sessions.get(request.cookies.get(COOKIE), now)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -42,6 +41,7 @@ from tipring.runtime.calllog import time_zone
 from .openapi import openapi_document
 from .phone import ACTIONS, handset_status, press
 from .signin import check_password
+from .tokens import TOKEN_LIFETIME_S, TokenError
 
 MAX_JSON_BYTES = 64 * 1024
 
@@ -87,23 +87,59 @@ async def _apply(request: web.Request, edit: Callable[[dict[str, Any]], None]) -
 # -- token -------------------------------------------------------------------------------------
 
 async def issue_token(request: web.Request) -> web.Response:
+    """Body {password, name?, expires_in?}: the token is in this reply and nowhere else."""
     body = await _body(request)
     result = await check_password(request, str(body.get("password", "")))
-    if result is True:
-        token = state(request).tokens.issue(time.monotonic())
-        from .tokens import TOKEN_LIFETIME_S
-        return web.json_response({"token": token, "token_type": "Bearer",
-                                  "expires_in": TOKEN_LIFETIME_S})
     if result is False:
         return api_error(401, "wrong password")
-    response = api_error(429, "too many wrong passwords", retry_after_s=int(result) + 1)
-    response.headers["Retry-After"] = str(int(result) + 1)
-    return response
+    if result is not True:
+        response = api_error(429, "too many wrong passwords", retry_after_s=int(result) + 1)
+        response.headers["Retry-After"] = str(int(result) + 1)
+        return response
+    lifetime = body.get("expires_in", TOKEN_LIFETIME_S)
+    tokens = state(request).tokens
+    try:
+        if isinstance(lifetime, bool):
+            raise TokenError("expires_in must be a number of seconds")
+        token, record = tokens.issue(str(body.get("name", "")), lifetime)
+    except TokenError as exc:
+        return web.json_response({"error": "invalid token request", "errors": [
+            {"field": "expires_in" if "lifetime" in str(exc) else "name",
+             "reason": str(exc)}]}, status=422)
+    try:
+        await tokens.flush()
+    except OSError as exc:
+        tokens.revoke(token)
+        return api_error(500, f"the token could not be stored: {exc.strerror or exc}")
+    return web.json_response({"token": token, "token_type": "Bearer",
+                              "expires_in": round(record.expires - record.created),
+                              **record.public()})
+
+
+async def _tokens_saved(request: web.Request) -> web.Response | None:
+    """None once the token file holds the change; else the 500 reply."""
+    try:
+        await state(request).tokens.flush()
+    except OSError as exc:
+        return api_error(500, f"revoked until the next restart only: the token file could not "
+                              f"be written ({exc.strerror or exc})")
+    return None
 
 
 async def revoke_token(request: web.Request) -> web.Response:
     state(request).tokens.revoke(bearer_token(request))
-    return web.Response(status=204)
+    return await _tokens_saved(request) or web.Response(status=204)
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    return web.json_response({"tokens": [r.public() for r in state(request).tokens.listing()]})
+
+
+async def revoke_token_by_id(request: web.Request) -> web.Response:
+    token_id = request.match_info["id"]
+    if not state(request).tokens.revoke_id(token_id):
+        return api_error(404, f"no token with id {token_id!r}")
+    return await _tokens_saved(request) or web.Response(status=204)
 
 
 # -- reads -------------------------------------------------------------------------------------
@@ -268,7 +304,7 @@ async def change_password(request: web.Request) -> web.Response:
     st = state(request)
     st.tokens.revoke_all()
     st.sessions.drop_signed_in_except(None)
-    return web.Response(status=204)
+    return await _tokens_saved(request) or web.Response(status=204)
 
 
 async def export_config(request: web.Request) -> web.Response:
@@ -326,7 +362,7 @@ async def factory_reset(request: web.Request) -> web.Response:
     message = await st.system.factory_reset()
     st.tokens.revoke_all()
     st.sessions.drop_signed_in_except(None)
-    return web.json_response({"message": message})
+    return await _tokens_saved(request) or web.json_response({"message": message})
 
 
 async def openapi(request: web.Request) -> web.Response:
@@ -337,6 +373,8 @@ def routes() -> list[web.RouteDef]:
     v1 = "/api/v1"
     return [
         web.post(f"{v1}/token", issue_token), web.delete(f"{v1}/token", revoke_token),
+        web.get(f"{v1}/tokens", list_tokens),
+        web.delete(f"{v1}/tokens/{{id}}", revoke_token_by_id),
         web.get(f"{v1}/status", get_status), web.get(f"{v1}/config", get_config),
         web.get(f"{v1}/logs", get_logs), web.get(f"{v1}/calls", get_calls),
         web.get(f"{v1}/accounts", list_accounts), web.post(f"{v1}/accounts", add_account),

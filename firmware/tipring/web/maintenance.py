@@ -89,6 +89,10 @@ async def factory_reset(request: web.Request) -> web.Response:
         return _page(request, [f"The factory reset failed: {exc}"], 500)
     st.sessions.drop_signed_in_except(None)
     st.tokens.revoke_all()
+    try:
+        await st.tokens.flush()
+    except OSError as exc:
+        log.error("API token file not written", extra={"reason": str(exc)})
     current = session(request)
     if current is not None:
         st.sessions.drop(current)

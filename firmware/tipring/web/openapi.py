@@ -105,9 +105,13 @@ def openapi_document() -> dict[str, Any]:
 
 def _paths() -> dict[str, Any]:
     return {
-        "/token": {"post": _op("Get a bearer token for the admin password", body=True,
-                               public=True),
+        "/token": {"post": _op("Get a bearer token: {password, name?, expires_in? (s)}; the "
+                               "token is in this reply only (the device keeps its SHA-256)",
+                               body=True, public=True),
                    "delete": _op("Revoke this token", ok="204")},
+        "/tokens": {"get": _op("API tokens: id, name, created, last_used, expires (Unix "
+                               "seconds); never the tokens")},
+        "/tokens/{id}": {"delete": _op("Revoke a token by id", ok="204", params=("id",))},
         "/status": {"get": _op("Lines (with registration in words and the current call "
                                "with live RTP statistics), board, configuration source "
                                "and system facts")},
