@@ -31,6 +31,7 @@ from tipring.line.regions import profile as region_profile
 from tipring.line.signals import DialedNumber, OffHook, OnHook
 from tipring.runtime import logs
 from tipring.runtime.calllog import CallLog, CallLogEntry
+from tipring.runtime.firmware_update import FirmwareUpdate
 from tipring.runtime.line import LineRunner
 from tipring.runtime.telephony import Telephony
 
@@ -51,6 +52,7 @@ class Options:
     port: int | None = None  # overrides web.port
     sip_host: str = "0.0.0.0"  # where SIP and RTP bind (a wildcard advertises a real address)
     sip_port: int = 5060
+    rauc: str = "rauc"  # the RAUC client that installs firmware bundles (tests use a stub)
 
 
 class Device:
@@ -68,6 +70,7 @@ class Device:
         self.telephony: Telephony | None = None
         self.recent_logs = RecentLogs(RECENT_LOG_LINES)
         self.call_log = CallLog.beside(options.config_path)
+        self.firmware = FirmwareUpdate(options.config_path.parent, rauc=options.rauc)
         self._save_lock = asyncio.Lock()
         self._changes = 0  # bumped on anything a live status view should redraw for
         self._changed: asyncio.Future[None] | None = None  # resolved at the next change

@@ -32,12 +32,14 @@ from .dialplan import emergency_numbers, line_plan, test_plan
 from .maintenance import (
     LOG_LINES_SHOWN,
     MAX_IMPORT_BYTES,
+    UPLOAD_CHUNK,
     config_summary,
     keep_stored_secrets,
     without_secrets,
 )
 from tipring.config.passwords import hash_password, password_problems
 from tipring.runtime.calllog import time_zone
+from tipring.runtime.firmware_update import BundleError, BundleTooLarge, UpdateBusy
 from .openapi import openapi_document
 from .phone import ACTIONS, handset_status, press
 from .signin import check_password
@@ -365,6 +367,28 @@ async def factory_reset(request: web.Request) -> web.Response:
     return await _tokens_saved(request) or web.json_response({"message": message})
 
 
+async def firmware_upload(request: web.Request) -> web.Response:
+    """Body: the bundle itself (application/octet-stream), streamed; 202 once it is checked
+    and handed to the installer; GET /firmware follows the installation."""
+    update = device(request).firmware
+    try:
+        bundle = await update.receive(request.content.iter_chunked(UPLOAD_CHUNK),
+                                      request.content_length)
+    except BundleError as exc:
+        return api_error(413 if isinstance(exc, BundleTooLarge) else 400,
+                         f"not installed: {exc}; nothing was written")
+    except UpdateBusy as exc:
+        return api_error(409, str(exc))
+    except OSError as exc:
+        return api_error(500, f"the bundle could not be stored: {exc.strerror or exc}")
+    update.start_install(bundle)
+    return web.json_response(update.status(), status=202)
+
+
+async def firmware_status(request: web.Request) -> web.Response:
+    return web.json_response(device(request).firmware.status())
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
@@ -390,5 +414,6 @@ def routes() -> list[web.RouteDef]:
         web.post(f"{v1}/config/import", import_config),
         web.post(f"{v1}/dialplan/test", dialplan_test),
         web.post(f"{v1}/reboot", reboot), web.post(f"{v1}/factory-reset", factory_reset),
+        web.post(f"{v1}/firmware", firmware_upload), web.get(f"{v1}/firmware", firmware_status),
         web.get(f"{v1}/openapi.json", openapi),
     ]

@@ -1,4 +1,4 @@
-"""Maintenance page: configuration export and import, and the log viewer.
+"""Maintenance page: configuration export and import, firmware update, and the log viewer.
 
 Export leaves secrets out unless asked (the file then lets its holder register as you and sign
 in here). Import is parsed and validated completely before anything is written; a file without
@@ -11,8 +11,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import AsyncIterator
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from tipring.config import (
     Config,
@@ -23,7 +24,9 @@ from tipring.config import (
     render_config,
 )
 
-from .appstate import device, session, state
+from tipring.runtime.firmware_update import BundleError, BundleTooLarge, UpdateBusy
+
+from .appstate import UPLOAD, client_address, device, session, state
 from .render import notify, render, see_other
 from .signin import check_password
 
@@ -31,6 +34,7 @@ log = logging.getLogger("tipring.web")
 
 MAX_IMPORT_BYTES = 256 * 1024  # the store refuses larger files too
 LOG_LINES_SHOWN = 200
+UPLOAD_CHUNK = 256 * 1024
 
 
 def without_secrets(config: Config) -> Config:
@@ -55,7 +59,43 @@ def keep_stored_secrets(imported: Config, current: Config) -> Config:
 def _page(request: web.Request, errors: list[str], code: int = 200) -> web.Response:
     return render(request, "maintenance.html", code=code, errors=errors,
                   system=state(request).system is not None,
+                  firmware=device(request).firmware.status(),
+                  max_bundle_mib=device(request).firmware.max_bytes // 2**20,
                   logs=list(device(request).recent_logs.lines)[-LOG_LINES_SHOWN:])
+
+
+async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(UPLOAD_CHUNK):
+        yield chunk
+
+
+async def firmware_upload(request: web.Request) -> web.Response:
+    """A bundle from the form, streamed (the access check has read the CSRF part), checked,
+    then handed to RAUC in the background; the page shows the progress."""
+    update = device(request).firmware
+    reader = request.get(UPLOAD)
+    part = await reader.next() if reader is not None else None
+    if not isinstance(part, BodyPartReader) or part.name != "bundle" or not part.filename:
+        return _page(request, ["Choose a firmware bundle (.raucb) to upload."], 400)
+    try:
+        bundle = await update.receive(_part_chunks(part), request.content_length)
+    except BundleError as exc:
+        return _page(request, [f"The firmware was not installed: {exc}. Nothing was written."],
+                     413 if isinstance(exc, BundleTooLarge) else 400)
+    except UpdateBusy as exc:
+        return _page(request, [f"Not now: {exc}."], 409)
+    except OSError as exc:
+        return _page(request, [(f"The bundle could not be stored ({exc.strerror or exc}); "
+                                "nothing was installed.")], 500)
+    update.start_install(bundle)
+    log.warning("firmware update started from the web page",
+                extra={"client": client_address(request)})
+    notify(request, "Firmware bundle received and checked; installing it now.")
+    return see_other("/maintenance#firmware")
+
+
+async def firmware_status(request: web.Request) -> web.Response:
+    return web.json_response(device(request).firmware.status())
 
 
 async def maintenance_page(request: web.Request) -> web.Response:
@@ -168,4 +208,6 @@ def routes() -> list[web.RouteDef]:
         web.get("/maintenance/log.txt", download_logs),
         web.post("/maintenance/reboot", reboot),
         web.post("/maintenance/factory-reset", factory_reset),
+        web.post("/maintenance/firmware", firmware_upload),
+        web.get("/maintenance/firmware.json", firmware_status),
     ]

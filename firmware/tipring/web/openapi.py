@@ -150,5 +150,11 @@ def _paths() -> dict[str, Any]:
                                        "given), with the star codes", body=True)},
         "/reboot": {"post": _op("Reboot (through the image's backend)")},
         "/factory-reset": {"post": _op("Erase every setting: {password}", body=True)},
+        "/firmware": {"post": _op("Install a RAUC bundle (the body is the .raucb file): "
+                                  "checked, then handed to the installer; 202 with the state, "
+                                  "413 over the size cap, 409 while another update runs",
+                                  ok="202", binary="application/octet-stream"),
+                      "get": _op("The firmware update's state: idle, receiving, installing, "
+                                 "succeeded or failed, percent, step, message, output")},
         "/openapi.json": {"get": _op("This document")},
     }
