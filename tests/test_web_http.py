@@ -246,7 +246,8 @@ def test_secrets_never_in_any_response(tmp_path: Path) -> None:
                 continue
             path = route.replace("/accounts/x", "/accounts/home")
             response = await client.get(path, headers=bearer if "/api/" in path else None)
-            assert response.status == 200, path
+            no_sip = "sip-trace" in path and device.telephony is None  # nothing to trace
+            assert response.status == (409 if no_sip else 200), path
             bodies.append((path, await response.read()))
         token = await csrf_for(client, "/maintenance")
         export = await client.post("/maintenance/export", data={"csrf": token})

@@ -32,9 +32,12 @@ from .dialplan import emergency_numbers, line_plan, test_plan
 from .maintenance import (
     LOG_LINES_SHOWN,
     MAX_IMPORT_BYTES,
+    NO_TRACE,
     UPLOAD_CHUNK,
     config_summary,
     keep_stored_secrets,
+    pcap_response,
+    sip_trace,
     without_secrets,
 )
 from tipring.config.passwords import hash_password, password_problems
@@ -389,6 +392,19 @@ async def firmware_status(request: web.Request) -> web.Response:
     return web.json_response(device(request).firmware.status())
 
 
+async def get_sip_trace(request: web.Request) -> web.Response:
+    trace = sip_trace(request)
+    return api_error(409, NO_TRACE) if trace is None else pcap_response(trace)
+
+
+async def clear_sip_trace(request: web.Request) -> web.Response:
+    trace = sip_trace(request)
+    if trace is None:
+        return api_error(409, NO_TRACE)
+    trace.clear()
+    return web.Response(status=204)
+
+
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
@@ -415,5 +431,6 @@ def routes() -> list[web.RouteDef]:
         web.post(f"{v1}/dialplan/test", dialplan_test),
         web.post(f"{v1}/reboot", reboot), web.post(f"{v1}/factory-reset", factory_reset),
         web.post(f"{v1}/firmware", firmware_upload), web.get(f"{v1}/firmware", firmware_status),
+        web.get(f"{v1}/sip-trace", get_sip_trace), web.delete(f"{v1}/sip-trace", clear_sip_trace),
         web.get(f"{v1}/openapi.json", openapi),
     ]

@@ -1,4 +1,5 @@
-"""Maintenance page: configuration export and import, firmware update, and the log viewer.
+"""Maintenance page: configuration export and import, firmware update, SIP trace download and
+the log viewer.
 
 Export leaves secrets out unless asked (the file then lets its holder register as you and sign
 in here). Import is parsed and validated completely before anything is written; a file without
@@ -12,6 +13,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 from aiohttp import BodyPartReader, web
 
@@ -56,8 +58,55 @@ def keep_stored_secrets(imported: Config, current: Config) -> Config:
                                web=dataclasses.replace(imported.web, admin_password_hash=hashed))
 
 
+class SipTraceLike(Protocol):
+    """What the SIP runtime's trace offers (`tipring.runtime.siptrace.SipTrace`)."""
+
+    enabled: bool
+
+    def pcap(self) -> bytes: ...
+
+    def clear(self) -> None: ...
+
+
+PCAP_TYPE = "application/vnd.tcpdump.pcap"
+NO_TRACE = "SIP is not running (no enabled account), so there is no SIP trace."
+
+
+def sip_trace(request: web.Request) -> SipTraceLike | None:
+    """The running SIP stack's trace, or None when telephony is not started."""
+    telephony = device(request).telephony
+    return getattr(getattr(telephony, "sip", None), "trace", None) if telephony else None
+
+
+def pcap_response(trace: SipTraceLike) -> web.Response:
+    """The trace as a pcap file (Wireshark opens it), named with the time it was taken."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    log.info("SIP trace downloaded")
+    return web.Response(body=trace.pcap(), content_type=PCAP_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="tipring-sip-{stamp}.pcap"'})
+
+
+async def download_sip_trace(request: web.Request) -> web.Response:
+    trace = sip_trace(request)
+    if trace is None:
+        return _page(request, [NO_TRACE], 409)
+    return pcap_response(trace)
+
+
+async def clear_sip_trace(request: web.Request) -> web.Response:
+    trace = sip_trace(request)
+    if trace is None:
+        return _page(request, [NO_TRACE], 409)
+    trace.clear()
+    log.info("SIP trace cleared")
+    notify(request, "SIP trace cleared.")
+    return see_other("/maintenance#sip-trace")
+
+
 def _page(request: web.Request, errors: list[str], code: int = 200) -> web.Response:
+    trace = sip_trace(request)
     return render(request, "maintenance.html", code=code, errors=errors,
+                  trace=None if trace is None else {"enabled": bool(trace.enabled)},
                   system=state(request).system is not None,
                   firmware=device(request).firmware.status(),
                   max_bundle_mib=device(request).firmware.max_bytes // 2**20,
@@ -210,4 +259,6 @@ def routes() -> list[web.RouteDef]:
         web.post("/maintenance/factory-reset", factory_reset),
         web.post("/maintenance/firmware", firmware_upload),
         web.get("/maintenance/firmware.json", firmware_status),
+        web.get("/maintenance/sip-trace.pcap", download_sip_trace),
+        web.post("/maintenance/sip-trace/clear", clear_sip_trace),
     ]

@@ -156,5 +156,8 @@ def _paths() -> dict[str, Any]:
                                   ok="202", binary="application/octet-stream"),
                       "get": _op("The firmware update's state: idle, receiving, installing, "
                                  "succeeded or failed, percent, step, message, output")},
+        "/sip-trace": {"get": _op("The recent SIP messages as a pcap file "
+                                  "(application/vnd.tcpdump.pcap); 409 when SIP is not running"),
+                       "delete": _op("Clear the SIP trace", ok="204")},
         "/openapi.json": {"get": _op("This document")},
     }
