@@ -276,3 +276,36 @@ def test_calling_features_and_star_codes_saved(browser: object, server: Threaded
     page.context.close()
     assert server.config_path.read_bytes() == before
     assert server.call(lambda: server.device.config.lines[0].do_not_disturb)  # type: ignore[union-attr]
+
+
+def test_firmware_upload_in_the_browser(browser: object, server: ThreadedServer,
+                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chromium sends the form's parts in order, so the CSRF token arrives before the bundle
+    and the upload streams past the form size cap; the progress is shown as RAUC reports it."""
+    from test_firmware_update import SUCCEEDS, _calls, _stub, make_bundle
+
+    stubs = tmp_path / "bin"
+    _stub(stubs, SUCCEEDS)
+    monkeypatch.setenv("PATH", f"{stubs}{os.pathsep}{os.environ['PATH']}")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    import subprocess
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(keys / "k.pem"),
+                    "-out", str(keys / "c.pem"), "-subj", "/CN=test", "-days", "1"],
+                   check=True, capture_output=True)
+    bundle = make_bundle(tmp_path / "tipring-1.2.raucb", (keys / "k.pem", keys / "c.pem"),
+                         payload=os.urandom(600_000))
+    page = _page(browser)
+    _first_boot(page, server.url)
+    page.goto(server.url + "/maintenance")
+    page.set_input_files("#bundle", str(bundle))
+    page.click("#firmware-upload button[type=submit]")
+    page.wait_for_url("**/maintenance#firmware")
+    expect(page.locator("#firmware [data-key='state']")).to_have_text("succeeded",
+                                                                      timeout=WAIT_MS * 4)
+    expect(page.locator("#firmware-message")).to_contain_text("reboot to start it")
+    _shot(page, "firmware")
+    page.context.close()
+    assert [c["args"][0] for c in _calls(stubs)] == ["install"]

@@ -94,13 +94,9 @@ async def _apply(request: web.Request, edit: Callable[[dict[str, Any]], None]) -
 async def issue_token(request: web.Request) -> web.Response:
     """Body {password, name?, expires_in?}: the token is in this reply and nowhere else."""
     body = await _body(request)
-    result = await check_password(request, str(body.get("password", "")))
-    if result is False:
-        return api_error(401, "wrong password")
-    if result is not True:
-        response = api_error(429, "too many wrong passwords", retry_after_s=int(result) + 1)
-        response.headers["Retry-After"] = str(int(result) + 1)
-        return response
+    refused = await _password_ok(request, str(body.get("password", "")))
+    if refused is not None:
+        return refused
     lifetime = body.get("expires_in", TOKEN_LIFETIME_S)
     tokens = state(request).tokens
     try:
