@@ -214,3 +214,15 @@ def test_call_waiting_keeps_figures_on_the_call_that_is_on_the_line() -> None:
     assert "also on hold: 100" in call_view("line0", t.call_status(0),
                                             t.other_calls(0))["line0.call"]
     assert not logged
+
+
+def test_api_form_gives_iso_time_in_the_zone_and_survives_absurd_times() -> None:
+    import datetime
+    import zoneinfo
+
+    entry = CallLogEntry(time=1_700_000_000.0, line=0, direction="outgoing", number="1")
+    berlin = entry.to_api(zoneinfo.ZoneInfo("Europe/Berlin"))
+    assert berlin["started"] == "2023-11-14T23:13:20+01:00" and berlin["time"] == 1_700_000_000.0
+    assert entry.to_api(datetime.UTC)["started"] == "2023-11-14T22:13:20+00:00"
+    absurd = CallLogEntry(time=1e300, line=0, direction="outgoing", number="1")
+    assert absurd.to_api(datetime.UTC)["started"] is None

@@ -153,6 +153,7 @@ def test_dial_plan_tester_answers_as_you_type(browser: object, server: ThreadedS
     page = _page(browser)
     _first_boot(page, server.url)
     page.click("nav >> text=Dial plan")
+    page.fill("#plan", "( <:1>[2-9]xx[2-9]xxxxxx )")
     page.type("#digits", "5125550123")
     result = page.locator("#dialplan-result")
     expect(result).to_contain_text("call 15125550123", timeout=WAIT_MS)
@@ -244,3 +245,67 @@ def test_call_figures_update_live_and_call_log_page(browser: object,
     assert "1002" in row.inner_text() and "answered" in row.inner_text()
     _shot(page, "call-log")
     page.context.close()
+
+
+def test_calling_features_and_star_codes_saved(browser: object, server: ThreadedServer) -> None:
+    """DND, a forward number and a star code set on the Line page persist; a bad star code is
+    shown next to its field and nothing is saved."""
+    page = _page(browser)
+    _first_boot(page, server.url)
+    page.goto(server.url + "/line")
+    page.check("input[name='lines[0].do_not_disturb']")
+    page.fill("input[name='lines[0].forward_no_answer']", "+441632960001")
+    page.fill("input[name='features.do_not_disturb_on']", "*55")
+    page.click("#line button[type=submit]")
+    page.wait_for_url("**/line")
+    assert "Line settings saved" in page.inner_text(".notice")
+    assert page.is_checked("input[name='lines[0].do_not_disturb']")
+    assert page.input_value("input[name='features.do_not_disturb_on']") == "*55"
+    saved = ConfigStore(server.config_path).load().config
+    assert saved.lines[0].do_not_disturb and saved.lines[0].forward_no_answer == "+441632960001"
+    assert saved.features.do_not_disturb_on == "*55"
+    before = server.config_path.read_bytes()
+
+    page.uncheck("input[name='lines[0].do_not_disturb']")
+    page.fill("input[name='features.redial']", "*5")  # starts *55
+    page.click("#line button[type=submit]")
+    error = page.locator("#features\\.redial-error")
+    expect(error).to_contain_text("one starts the other")
+    assert page.locator(".problems").is_visible()
+    _shot(page, "star-code-error")
+    page.context.close()
+    assert server.config_path.read_bytes() == before
+    assert server.call(lambda: server.device.config.lines[0].do_not_disturb)  # type: ignore[union-attr]
+
+
+def test_firmware_upload_in_the_browser(browser: object, server: ThreadedServer,
+                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chromium sends the form's parts in order, so the CSRF token arrives before the bundle
+    and the upload streams past the form size cap; the progress is shown as RAUC reports it."""
+    from test_firmware_update import SUCCEEDS, _calls, _stub, make_bundle
+
+    stubs = tmp_path / "bin"
+    _stub(stubs, SUCCEEDS)
+    monkeypatch.setenv("PATH", f"{stubs}{os.pathsep}{os.environ['PATH']}")
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    import subprocess
+
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", str(keys / "k.pem"),
+                    "-out", str(keys / "c.pem"), "-subj", "/CN=test", "-days", "1"],
+                   check=True, capture_output=True)
+    bundle = make_bundle(tmp_path / "tipring-1.2.raucb", (keys / "k.pem", keys / "c.pem"),
+                         payload=os.urandom(600_000))
+    page = _page(browser)
+    _first_boot(page, server.url)
+    page.goto(server.url + "/maintenance")
+    page.set_input_files("#bundle", str(bundle))
+    page.click("#firmware-upload button[type=submit]")
+    page.wait_for_url("**/maintenance#firmware")
+    expect(page.locator("#firmware [data-key='state']")).to_have_text("succeeded",
+                                                                      timeout=WAIT_MS * 4)
+    expect(page.locator("#firmware-message")).to_contain_text("reboot to start it")
+    _shot(page, "firmware")
+    page.context.close()
+    assert [c["args"][0] for c in _calls(stubs)] == ["install"]

@@ -123,7 +123,7 @@ def test_call_log_page_and_api(tmp_path: Path) -> None:
         assert calls[1] == {"time": 1_763_700_100.0, "line": 0, "direction": "outgoing",
                             "number": "1003", "name": "", "duration_s": 0.0,
                             "outcome": "busy", "status": 486, "reason": "Busy Here",
-                            "codec": "", "rtp": {}}
+                            "codec": "", "rtp": {}, "started": "2025-11-21T04:41:40+00:00"}
         one = await (await client.get("/api/v1/calls?limit=1", headers=auth)).json()
         assert [c["number"] for c in one["calls"]] == [""]
         assert (await client.get("/api/v1/calls?limit=x", headers=auth)).status == 400
@@ -156,5 +156,40 @@ def test_registration_words_for_lines_without_service(tmp_path: Path) -> None:
         lines = (await (await client.get("/api/v1/status", headers=auth)).json())["lines"]
         assert lines[0]["registration"] == "account disabled"
         assert "account disabled" in await (await client.get("/")).text()
+
+    run_client(tmp_path / "config.toml", scenario)
+
+
+def test_call_log_in_the_device_time_zone(tmp_path: Path) -> None:
+    """Stored in Unix seconds; shown (page) and given (API, ISO 8601 with the offset of that
+    moment: EST in November, EDT in July) in config.device.timezone, also after it changes."""
+    async def scenario(client: TestClient, device: Device) -> None:
+        await setup_done(client)
+        auth = await bearer(client)
+        device.log_call(CallLogEntry(time=1_763_700_000.0, line=0, direction="outgoing",
+                                     number="1002", outcome="answered", duration_s=5.0))
+        device.log_call(CallLogEntry(time=1_751_371_200.0, line=0, direction="incoming",
+                                     number="1003", outcome="missed"))
+        raw = config_to_dict(device.config, reveal_secrets=True)
+        raw["device"]["timezone"] = "America/New_York"
+        await device.apply_config(config_from_dict(raw))
+        html = await (await client.get("/calls")).text()
+        rows = html.split('class="logged-call"')[1:]
+        assert "2025-07-01 08:00 EDT" in rows[0]
+        assert "2025-11-20 23:40 EST" in rows[1]  # the day before, in New York
+        assert "Times are in America/New_York" in html
+        calls = (await (await client.get("/api/v1/calls", headers=auth)).json())["calls"]
+        assert [c["started"] for c in calls] == ["2025-07-01T08:00:00-04:00",
+                                                 "2025-11-20T23:40:00-05:00"]
+        assert calls[1]["time"] == 1_763_700_000.0  # the stored instant is unchanged
+        raw["device"]["timezone"] = "Asia/Kathmandu"  # +05:45, no whole-hour offset
+        await device.apply_config(config_from_dict(raw))
+        calls = (await (await client.get("/api/v1/calls", headers=auth)).json())["calls"]
+        assert calls[1]["started"] == "2025-11-21T10:25:00+05:45"
+        raw["device"]["timezone"] = "Mars/Olympus_Mons"  # valid syntax, no such zone here
+        await device.apply_config(config_from_dict(raw))
+        calls = (await (await client.get("/api/v1/calls", headers=auth)).json())["calls"]
+        assert calls[1]["started"] == "2025-11-21T04:40:00+00:00"  # UTC, not an error
+        assert "2025-11-21 04:40 UTC" in await (await client.get("/calls")).text()
 
     run_client(tmp_path / "config.toml", scenario)

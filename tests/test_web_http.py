@@ -246,7 +246,8 @@ def test_secrets_never_in_any_response(tmp_path: Path) -> None:
                 continue
             path = route.replace("/accounts/x", "/accounts/home")
             response = await client.get(path, headers=bearer if "/api/" in path else None)
-            assert response.status == 200, path
+            no_sip = "sip-trace" in path and device.telephony is None  # nothing to trace
+            assert response.status == (409 if no_sip else 200), path
             bodies.append((path, await response.read()))
         token = await csrf_for(client, "/maintenance")
         export = await client.post("/maintenance/export", data={"csrf": token})
@@ -482,7 +483,8 @@ def test_security_headers_on_pages_and_static_files(tmp_path: Path) -> None:
 def test_dial_plan_tester_page_and_json(tmp_path: Path) -> None:
     async def scenario(client: TestClient, device: Device) -> None:
         await setup_done(client)
-        page = await (await client.get("/dialplan", params={"digits": "5125550123"})).text()
+        page = await (await client.get("/dialplan", params={
+            "plan": "( <:1>[2-9]xx[2-9]xxxxxx )", "digits": "5125550123"})).text()
         assert "call 15125550123" in page  # the <:1> rule rewrote it
         data = await (await client.get("/dialplan/test.json", params={
             "plan": "( 1xx | 2xx! )", "digits": "211"})).json()

@@ -33,6 +33,7 @@ from tipring.line.signals import DialedNumber, OffHook, OnHook
 from tipring.phone.features import digit_rules
 from tipring.runtime import logs
 from tipring.runtime.calllog import CallLog, CallLogEntry
+from tipring.runtime.firmware_update import FirmwareUpdate
 from tipring.runtime.line import LineRunner
 from tipring.runtime.telephony import Telephony
 
@@ -53,6 +54,7 @@ class Options:
     port: int | None = None  # overrides web.port
     sip_host: str = "0.0.0.0"  # where SIP and RTP bind (a wildcard advertises a real address)
     sip_port: int = 5060
+    rauc: str = "rauc"  # the RAUC client that installs firmware bundles (tests use a stub)
 
 
 class Device:
@@ -70,6 +72,7 @@ class Device:
         self.telephony: Telephony | None = None
         self.recent_logs = RecentLogs(RECENT_LOG_LINES)
         self.call_log = CallLog.beside(options.config_path)
+        self.firmware = FirmwareUpdate(options.config_path.parent, rauc=options.rauc)
         self._save_lock = asyncio.Lock()
         self._background: set[asyncio.Task[Config]] = set()
         self._changes = 0  # bumped on anything a live status view should redraw for

@@ -5,14 +5,21 @@ and reading skips lines it cannot use). When the file holds twice the cap it is 
 the newest `capacity` entries atomically (temp file, fsync, rename, directory fsync), so it
 stays bounded on an SD card without a rewrite per call. Entries hold who, when and how a call
 went, never credentials; the file is 0600 because numbers are personal data.
+
+Times are stored as Unix seconds (what the clock gives, valid whatever the time zone) and shown
+in the device's time zone (`device.timezone`), which the user may change after the calls:
+`local_time` converts at display time.
 """
 
 from __future__ import annotations
 
 import collections
+import datetime
+import functools
 import json
 import logging
 import os
+import zoneinfo
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -24,6 +31,25 @@ FILE_NAME = "calls.jsonl"
 
 Outcome = Literal["answered", "missed", "busy", "cancelled", "failed"]
 OUTCOMES = ("answered", "missed", "busy", "cancelled", "failed")
+
+
+@functools.lru_cache(maxsize=8)  # one warning per unknown zone, not one per page view
+def time_zone(name: str) -> datetime.tzinfo:
+    """The IANA zone `name`; UTC if this system has no such zone (the configuration checked the
+    name, but an image without tzdata must still show a time)."""
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        log.warning("time zone unknown here: times shown in UTC", extra={"timezone": name})
+        return datetime.UTC
+
+
+def local_time(wall: float, zone: datetime.tzinfo) -> datetime.datetime | None:
+    """Unix seconds as an aware datetime in `zone`; None for a time no calendar can show."""
+    try:
+        return datetime.datetime.fromtimestamp(wall, zone)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -42,6 +68,11 @@ class CallLogEntry:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+    def to_api(self, zone: datetime.tzinfo) -> dict[str, Any]:
+        """`to_json` plus `started`: ISO 8601 with the UTC offset of `zone` at that moment."""
+        when = local_time(self.time, zone)
+        return {**self.to_json(), "started": when.isoformat() if when is not None else None}
 
     @classmethod
     def from_json(cls, raw: object) -> CallLogEntry:

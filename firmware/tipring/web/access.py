@@ -17,9 +17,9 @@ import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import quote, urlsplit
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
-from .appstate import SESSION, client_address, state
+from .appstate import SESSION, UPLOAD, client_address, state
 from .render import render_error
 from .sessions import COOKIE
 
@@ -28,6 +28,9 @@ log = logging.getLogger("tipring.web")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_WHILE_SIGNED_OUT = frozenset({"/login"})
+# Uploads larger than the server's request cap (firmware bundles): the form sends the CSRF token
+# as its first part, which is read here; the handler streams the rest (request[UPLOAD]).
+STREAMED_UPLOADS = frozenset({"/maintenance/firmware"})
 
 
 def is_set_up(request: web.Request) -> bool:
@@ -56,8 +59,13 @@ async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
             return api_error(401, "first-boot setup is not done: open the web page and set the "
                                   "admin password")
         public = path == "/api/v1/token" and request.method == "POST"  # takes the password
-        if not public and not st.tokens.valid(bearer_token(request), now):
+        if not public and st.tokens.check(bearer_token(request)) is None:
             return api_error(401, "a valid bearer token is required (POST /api/v1/token)")
+        if st.tokens.dirty:  # a last-use time worth writing
+            try:
+                await st.tokens.flush()
+            except OSError as exc:
+                log.warning("API token last use not saved", extra={"reason": str(exc)})
         return await handler(request)
 
     session = st.sessions.get(request.cookies.get(COOKIE), now)
@@ -88,8 +96,10 @@ async def _forgery_problem(request: web.Request, session: object) -> str | None:
     if session is None:
         return "your session has expired (or cookies are blocked): reload the page and try again"
     token = request.headers.get("X-CSRF-Token", "")
-    if not token and request.content_type in ("application/x-www-form-urlencoded",
-                                              "multipart/form-data"):
+    if not token and request.path in STREAMED_UPLOADS:
+        token = await _first_part_csrf(request)
+    elif not token and request.content_type in ("application/x-www-form-urlencoded",
+                                                "multipart/form-data"):
         form = await request.post()
         value = form.get("csrf", "")
         token = value if isinstance(value, str) else ""
@@ -97,6 +107,27 @@ async def _forgery_problem(request: web.Request, session: object) -> str | None:
     if not hmac.compare_digest(token.encode(), expected.encode()):
         return "the form's security token is missing or stale: reload the page and try again"
     return None
+
+
+async def _first_part_csrf(request: web.Request) -> str:
+    """The CSRF token of a streamed upload: its first part, named "csrf" (browsers send the
+    parts in the form's order). The reader is kept for the handler."""
+    if request.content_type != "multipart/form-data":
+        return ""
+    try:
+        reader = await request.multipart()
+        part = await reader.next()
+    except (ValueError, AssertionError):  # a malformed multipart body
+        return ""
+    if not isinstance(part, BodyPartReader) or part.name != "csrf":
+        return ""
+    value = b""
+    while not part.at_eof() and len(value) <= 256:  # a token is 43 characters
+        value += await part.read_chunk(256)
+    if not part.at_eof():
+        return ""
+    request[UPLOAD] = reader
+    return value.decode("utf-8", "replace")
 
 
 def _redirect(request: web.Request, location: str) -> web.Response:

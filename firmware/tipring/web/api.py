@@ -12,13 +12,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
-import tipring
 from tipring.config import (
     ConfigError,
     Secret,
@@ -30,17 +28,25 @@ from tipring.config import (
 
 from .access import api_error, bearer_token
 from .appstate import device, state
-from .dialplan import emergency_numbers, test_plan
+from .dialplan import emergency_numbers, line_plan, test_plan
 from .maintenance import (
     LOG_LINES_SHOWN,
     MAX_IMPORT_BYTES,
+    NO_TRACE,
+    UPLOAD_CHUNK,
     config_summary,
     keep_stored_secrets,
+    pcap_response,
+    sip_trace,
     without_secrets,
 )
 from tipring.config.passwords import hash_password, password_problems
+from tipring.runtime.calllog import time_zone
+from tipring.runtime.firmware_update import BundleError, BundleTooLarge, UpdateBusy
+from .openapi import openapi_document
 from .phone import ACTIONS, handset_status, press
 from .signin import check_password
+from .tokens import TOKEN_LIFETIME_S, TokenError
 
 MAX_JSON_BYTES = 64 * 1024
 
@@ -86,23 +92,55 @@ async def _apply(request: web.Request, edit: Callable[[dict[str, Any]], None]) -
 # -- token -------------------------------------------------------------------------------------
 
 async def issue_token(request: web.Request) -> web.Response:
+    """Body {password, name?, expires_in?}: the token is in this reply and nowhere else."""
     body = await _body(request)
-    result = await check_password(request, str(body.get("password", "")))
-    if result is True:
-        token = state(request).tokens.issue(time.monotonic())
-        from .tokens import TOKEN_LIFETIME_S
-        return web.json_response({"token": token, "token_type": "Bearer",
-                                  "expires_in": TOKEN_LIFETIME_S})
-    if result is False:
-        return api_error(401, "wrong password")
-    response = api_error(429, "too many wrong passwords", retry_after_s=int(result) + 1)
-    response.headers["Retry-After"] = str(int(result) + 1)
-    return response
+    refused = await _password_ok(request, str(body.get("password", "")))
+    if refused is not None:
+        return refused
+    lifetime = body.get("expires_in", TOKEN_LIFETIME_S)
+    tokens = state(request).tokens
+    try:
+        if isinstance(lifetime, bool):
+            raise TokenError("expires_in must be a number of seconds")
+        token, record = tokens.issue(str(body.get("name", "")), lifetime)
+    except TokenError as exc:
+        return web.json_response({"error": "invalid token request", "errors": [
+            {"field": "expires_in" if "lifetime" in str(exc) else "name",
+             "reason": str(exc)}]}, status=422)
+    try:
+        await tokens.flush()
+    except OSError as exc:
+        tokens.revoke(token)
+        return api_error(500, f"the token could not be stored: {exc.strerror or exc}")
+    return web.json_response({"token": token, "token_type": "Bearer",
+                              "expires_in": round(record.expires - record.created),
+                              **record.public()})
+
+
+async def _tokens_saved(request: web.Request) -> web.Response | None:
+    """None once the token file holds the change; else the 500 reply."""
+    try:
+        await state(request).tokens.flush()
+    except OSError as exc:
+        return api_error(500, f"revoked until the next restart only: the token file could not "
+                              f"be written ({exc.strerror or exc})")
+    return None
 
 
 async def revoke_token(request: web.Request) -> web.Response:
     state(request).tokens.revoke(bearer_token(request))
-    return web.Response(status=204)
+    return await _tokens_saved(request) or web.Response(status=204)
+
+
+async def list_tokens(request: web.Request) -> web.Response:
+    return web.json_response({"tokens": [r.public() for r in state(request).tokens.listing()]})
+
+
+async def revoke_token_by_id(request: web.Request) -> web.Response:
+    token_id = request.match_info["id"]
+    if not state(request).tokens.revoke_id(token_id):
+        return api_error(404, f"no token with id {token_id!r}")
+    return await _tokens_saved(request) or web.Response(status=204)
 
 
 # -- reads -------------------------------------------------------------------------------------
@@ -121,7 +159,8 @@ async def get_calls(request: web.Request) -> web.Response:
         if not limit_text.isdigit():
             return api_error(400, "limit must be a whole number")
         limit = int(limit_text)
-    return web.json_response({"calls": [e.to_json() for e in call_log.newest_first(limit)],
+    zone = time_zone(device(request).config.device.timezone)
+    return web.json_response({"calls": [e.to_api(zone) for e in call_log.newest_first(limit)],
                               "capacity": call_log.capacity})
 
 
@@ -199,6 +238,15 @@ async def update_line(request: web.Request) -> web.Response:
     return await _apply(request, edit)
 
 
+async def get_features(request: web.Request) -> web.Response:
+    return web.json_response(config_summary(device(request).config)["features"])
+
+
+async def update_features(request: web.Request) -> web.Response:
+    body = await _body(request)
+    return await _apply(request, lambda raw: raw["features"].update(body))
+
+
 async def update_network(request: web.Request) -> web.Response:
     body = await _body(request)
     return await _apply(request, lambda raw: raw["network"].update(body))
@@ -257,7 +305,7 @@ async def change_password(request: web.Request) -> web.Response:
     st = state(request)
     st.tokens.revoke_all()
     st.sessions.drop_signed_in_except(None)
-    return web.Response(status=204)
+    return await _tokens_saved(request) or web.Response(status=204)
 
 
 async def export_config(request: web.Request) -> web.Response:
@@ -286,8 +334,15 @@ async def import_config(request: web.Request) -> web.Response:
 
 async def dialplan_test(request: web.Request) -> web.Response:
     body = await _body(request)
-    return web.json_response(test_plan(str(body.get("plan", "")), str(body.get("digits", "")),
-                                       emergency_numbers(device(request))))
+    dev = device(request)
+    try:
+        plan, codes = line_plan(dev.config, body.get("line", 0))
+    except LookupError as exc:
+        return api_error(404, str(exc))
+    if "plan" in body:
+        plan = str(body["plan"])
+    return web.json_response(test_plan(plan, str(body.get("digits", "")),
+                                       emergency_numbers(dev), codes))
 
 
 async def reboot(request: web.Request) -> web.Response:
@@ -308,84 +363,54 @@ async def factory_reset(request: web.Request) -> web.Response:
     message = await st.system.factory_reset()
     st.tokens.revoke_all()
     st.sessions.drop_signed_in_except(None)
-    return web.json_response({"message": message})
+    return await _tokens_saved(request) or web.json_response({"message": message})
+
+
+async def firmware_upload(request: web.Request) -> web.Response:
+    """Body: the bundle itself (application/octet-stream), streamed; 202 once it is checked
+    and handed to the installer; GET /firmware follows the installation."""
+    update = device(request).firmware
+    try:
+        bundle = await update.receive(request.content.iter_chunked(UPLOAD_CHUNK),
+                                      request.content_length)
+    except BundleError as exc:
+        return api_error(413 if isinstance(exc, BundleTooLarge) else 400,
+                         f"not installed: {exc}; nothing was written")
+    except UpdateBusy as exc:
+        return api_error(409, str(exc))
+    except OSError as exc:
+        return api_error(500, f"the bundle could not be stored: {exc.strerror or exc}")
+    update.start_install(bundle)
+    return web.json_response(update.status(), status=202)
+
+
+async def firmware_status(request: web.Request) -> web.Response:
+    return web.json_response(device(request).firmware.status())
+
+
+async def get_sip_trace(request: web.Request) -> web.Response:
+    trace = sip_trace(request)
+    return api_error(409, NO_TRACE) if trace is None else pcap_response(trace)
+
+
+async def clear_sip_trace(request: web.Request) -> web.Response:
+    trace = sip_trace(request)
+    if trace is None:
+        return api_error(409, NO_TRACE)
+    trace.clear()
+    return web.Response(status=204)
 
 
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
 
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI 3.1 description of this API, served by the device itself."""
-    def op(summary: str, *, body: bool = False, ok: str = "200", public: bool = False,
-           params: tuple[str, ...] = ()) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "summary": summary,
-            "responses": {ok: {"description": "done"},
-                          "401": {"description": "no valid bearer token"},
-                          **({"422": {"description": "invalid; one {field, reason} per problem"}}
-                             if body else {})},
-        }
-        if public:
-            out["security"] = []
-        if body:
-            out["requestBody"] = {"required": True, "content": {"application/json": {
-                "schema": {"type": "object"}}}}
-        if params:
-            out["parameters"] = [{"name": p, "in": "path", "required": True,
-                                  "schema": {"type": "string"}} for p in params]
-        return out
-
-    return {
-        "openapi": "3.1.0",
-        "info": {"title": "TipRing ATA API", "version": tipring.__version__,
-                 "description": "Configure and watch a TipRing analog telephone adapter."},
-        "servers": [{"url": "/api/v1"}],
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
-        "security": [{"bearer": []}],
-        "paths": {
-            "/token": {"post": op("Get a bearer token for the admin password", body=True,
-                                  public=True),
-                       "delete": op("Revoke this token", ok="204")},
-            "/status": {"get": op("Lines (with registration in words and the current call "
-                                  "with live RTP statistics), board, configuration source "
-                                  "and system facts")},
-            "/calls": {"get": op("The call log, newest first (?limit=N): time, line, "
-                                 "direction, number, name, duration_s, outcome, status, "
-                                 "reason, codec, rtp")},
-            "/config": {"get": op("The configuration; secrets show only whether they are set")},
-            "/logs": {"get": op("Recent log lines")},
-            "/accounts": {"get": op("SIP accounts"),
-                          "post": op("Add a SIP account", body=True)},
-            "/accounts/{id}": {"get": op("One SIP account", params=("id",)),
-                               "put": op("Change a SIP account", body=True, params=("id",)),
-                               "delete": op("Remove a SIP account", params=("id",))},
-            "/lines/{index}": {"put": op("Change a line (0-based)", body=True,
-                                         params=("index",))},
-            "/network": {"put": op("Change the network settings", body=True)},
-            "/device": {"put": op("Change region, time zone, name, log level", body=True)},
-            "/phone/{line}/{action}": {"post": op(
-                "Virtual phone (sim board): lift, hangup, flash, dtmf, rotary; body "
-                "{\"digits\": \"...\"} for dialling", params=("line", "action"))},
-            "/password": {"post": op("Change the admin password: {current, new}; revokes "
-                                     "every token", body=True, ok="204")},
-            "/config/export": {"get": op("The configuration file (TOML); ?secrets=true to "
-                                         "include passwords")},
-            "/config/import": {"post": op("Replace the configuration with a TOML file; "
-                                          "validated before anything is written", body=True)},
-            "/dialplan/test": {"post": op("Test digits against a dial plan: {plan, digits}",
-                                          body=True)},
-            "/reboot": {"post": op("Reboot (through the image's backend)")},
-            "/factory-reset": {"post": op("Erase every setting: {password}", body=True)},
-            "/openapi.json": {"get": op("This document")},
-        },
-    }
-
-
 def routes() -> list[web.RouteDef]:
     v1 = "/api/v1"
     return [
         web.post(f"{v1}/token", issue_token), web.delete(f"{v1}/token", revoke_token),
+        web.get(f"{v1}/tokens", list_tokens),
+        web.delete(f"{v1}/tokens/{{id}}", revoke_token_by_id),
         web.get(f"{v1}/status", get_status), web.get(f"{v1}/config", get_config),
         web.get(f"{v1}/logs", get_logs), web.get(f"{v1}/calls", get_calls),
         web.get(f"{v1}/accounts", list_accounts), web.post(f"{v1}/accounts", add_account),
@@ -393,6 +418,7 @@ def routes() -> list[web.RouteDef]:
         web.put(f"{v1}/accounts/{{id}}", update_account),
         web.delete(f"{v1}/accounts/{{id}}", delete_account),
         web.put(rf"{v1}/lines/{{index:\d+}}", update_line),
+        web.get(f"{v1}/features", get_features), web.put(f"{v1}/features", update_features),
         web.put(f"{v1}/network", update_network), web.put(f"{v1}/device", update_device),
         web.post(rf"{v1}/phone/{{line:\d+}}/{{action}}", phone_action),
         web.post(f"{v1}/password", change_password),
@@ -400,5 +426,7 @@ def routes() -> list[web.RouteDef]:
         web.post(f"{v1}/config/import", import_config),
         web.post(f"{v1}/dialplan/test", dialplan_test),
         web.post(f"{v1}/reboot", reboot), web.post(f"{v1}/factory-reset", factory_reset),
+        web.post(f"{v1}/firmware", firmware_upload), web.get(f"{v1}/firmware", firmware_status),
+        web.get(f"{v1}/sip-trace", get_sip_trace), web.delete(f"{v1}/sip-trace", clear_sip_trace),
         web.get(f"{v1}/openapi.json", openapi),
     ]

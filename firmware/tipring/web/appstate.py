@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from aiohttp import web
+from aiohttp import MultipartReader, web
 
 from .sessions import Session, SessionStore
 from .system import SystemBackend
@@ -30,6 +30,8 @@ class WebState:
 
 STATE = web.AppKey("tipring_web", WebState)
 SESSION = web.RequestKey("tipring_session", Session)  # the Session of this request, if any
+# A streamed upload's multipart body, its CSRF part already read by the access check.
+UPLOAD = web.RequestKey("tipring_upload", MultipartReader)
 
 
 def state(request: web.Request) -> WebState:

@@ -30,6 +30,7 @@ from tipring.config import (
     config_from_dict,
     config_to_dict,
 )
+from tipring.config.schema import FeatureCodes
 
 Form = Mapping[str, Any]  # a MultiDictProxy from aiohttp, or a dict in tests
 _INT = re.compile(r"[+-]?[0-9]{1,19}")
@@ -90,6 +91,12 @@ ACCOUNT_FIELDS = (
     Field("allow_sip_from", "Who may call us",
           choices=(("registrar", "Only the registrar / outbound proxy (recommended)"),
                    ("any", "Anyone who can reach the device (trusted LAN only)"))),
+    Field("message_waiting", "Message waiting",
+          "How the lamp / stutter dial tone learns of new voicemail.",
+          choices=(("subscribe", "Subscribe to the mailbox (RFC 3842)"),
+                   ("unsolicited", "Only take notices the server sends unasked"),
+                   ("off", "Off"))),
+    Field("voicemail", "Voicemail number", "Dialled by the voicemail star code; blank: none."),
 )
 LINE_FIELDS = (
     Field("enabled", "Enabled"),
@@ -104,9 +111,46 @@ LINE_FIELDS = (
           choices=(("region", "the region's"), ("bellcore", "Bellcore FSK (North America)"),
                    ("etsi-fsk", "ETSI FSK (V.23)"), ("etsi-dtmf", "ETSI DTMF"),
                    ("none", "none"))),
+)
+# The subscriber's own calling features: shown as their own group under each line.
+LINE_FEATURE_FIELDS = (
     Field("call_waiting", "Call waiting",
           "A second call beeps and shows its caller ID; flash to answer and to swap."),
+    Field("do_not_disturb", "Do not disturb",
+          "Calls in are refused as busy (or go to the busy forward); calls out still work."),
+    Field("anonymous_rejection", "Reject anonymous calls",
+          "Callers who withhold their number are refused."),
+    Field("hide_caller_id", "Hide my number", "Withhold this line's number on every call."),
+    Field("forward_all", "Forward all calls to", "A number or sip: URI; blank: off."),
+    Field("forward_busy", "Forward when busy to", "Blank: off."),
+    Field("forward_no_answer", "Forward when not answered to", "Blank: off."),
+    Field("no_answer_s", "Ring before forwarding (s)", "5 to 120."),
+    Field("dial_plan", "Dial plan",
+          "Cisco SPA syntax, or Grandstream syntax starting with {; test it on the Dial plan "
+          "page. Emergency numbers always go through."),
+    Field("direct_ip", "Direct IP dialling",
+          "*47 and an IPv4 address with * for dots calls it (the account must accept calls "
+          "from anyone)."),
+    Field("fallback_account", "Fallback account",
+          "Used for calls out while the line's account is not registered."),
 )
+FEATURE_LABELS = {
+    "forward_all_on": "Forward all on (+ number)", "forward_all_off": "Forward all off",
+    "forward_busy_on": "Forward when busy on (+ number)",
+    "forward_busy_off": "Forward when busy off",
+    "forward_no_answer_on": "Forward when not answered on (+ number)",
+    "forward_no_answer_off": "Forward when not answered off",
+    "do_not_disturb_on": "Do not disturb on", "do_not_disturb_off": "Do not disturb off",
+    "anonymous_rejection_on": "Reject anonymous on",
+    "anonymous_rejection_off": "Reject anonymous off",
+    "hide_caller_id_once": "Hide my number, this call (+ number)",
+    "show_caller_id_once": "Show my number, this call (+ number)",
+    "call_waiting_off_once": "No call waiting, this call (+ number)",
+    "call_return": "Call back the last caller", "redial": "Redial",
+    "voicemail": "Voicemail", "voice_menu": "Voice menu (address, state, version)",
+}
+FEATURE_FIELDS = tuple(Field(f.name, FEATURE_LABELS[f.name])
+                       for f in dataclasses.fields(FeatureCodes))
 DEVICE_FIELDS = (
     Field("region", "Region", "Selects dial tone, ring cadence and caller-ID conventions.",
           choices=tuple((r, r) for r in sorted(SUPPORTED_REGIONS))),
@@ -131,17 +175,29 @@ WEB_FIELDS = (
 DEVICE = Section("device", DeviceConfig, DEVICE_FIELDS)
 NETWORK = Section("network", NetworkConfig, NETWORK_FIELDS)
 WEB = Section("web", WebConfig, WEB_FIELDS)
+FEATURES = Section("features", FeatureCodes, FEATURE_FIELDS)
 
 
 def account_section(index: int) -> Section:
     return Section(f"accounts[{index}]", AccountConfig, ACCOUNT_FIELDS)
 
 
+def _with_accounts(fields: tuple[Field, ...], account_ids: Sequence[str],
+                   none: str) -> tuple[Field, ...]:
+    choices = (("", none), *((a, a) for a in account_ids))
+    return tuple(dataclasses.replace(f, choices=choices)
+                 if f.name in ("account", "fallback_account") else f for f in fields)
+
+
 def line_section(index: int, account_ids: Sequence[str]) -> Section:
-    choices = (("", "none (line out of service)"), *((a, a) for a in account_ids))
-    fields = tuple(dataclasses.replace(f, choices=choices) if f.name == "account" else f
-                   for f in LINE_FIELDS)
-    return Section(f"lines[{index}]", LineConfig, fields)
+    return Section(f"lines[{index}]", LineConfig,
+                   _with_accounts(LINE_FIELDS, account_ids, "none (line out of service)"))
+
+
+def line_features_section(index: int, account_ids: Sequence[str]) -> Section:
+    """The same table as `line_section`, the calling-feature fields only."""
+    return Section(f"lines[{index}]", LineConfig,
+                   _with_accounts(LINE_FEATURE_FIELDS, account_ids, "none"))
 
 
 def _hint(cls: type, name: str) -> Any:
@@ -254,7 +310,7 @@ def merge(config: Config, sections: Sequence[Section], form: Form,
                     table[field.name] = Secret("")
                 elif isinstance(typed, str) and typed:
                     table[field.name] = Secret(typed)
-            else:
+            elif name in form:  # absent (an older page, a script): the field keeps its value
                 value = form.get(name, "")
                 table[field.name] = _convert(hint, value.strip() if isinstance(value, str) else "")
     return config_from_dict(raw)

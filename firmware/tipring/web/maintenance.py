@@ -1,4 +1,5 @@
-"""Maintenance page: configuration export and import, and the log viewer.
+"""Maintenance page: configuration export and import, firmware update, SIP trace download and
+the log viewer.
 
 Export leaves secrets out unless asked (the file then lets its holder register as you and sign
 in here). Import is parsed and validated completely before anything is written; a file without
@@ -11,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import AsyncIterator
+from typing import Protocol
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from tipring.config import (
     Config,
@@ -23,7 +26,9 @@ from tipring.config import (
     render_config,
 )
 
-from .appstate import device, session, state
+from tipring.runtime.firmware_update import BundleError, BundleTooLarge, UpdateBusy
+
+from .appstate import UPLOAD, client_address, device, session, state
 from .render import notify, render, see_other
 from .signin import check_password
 
@@ -31,6 +36,7 @@ log = logging.getLogger("tipring.web")
 
 MAX_IMPORT_BYTES = 256 * 1024  # the store refuses larger files too
 LOG_LINES_SHOWN = 200
+UPLOAD_CHUNK = 256 * 1024
 
 
 def without_secrets(config: Config) -> Config:
@@ -52,10 +58,93 @@ def keep_stored_secrets(imported: Config, current: Config) -> Config:
                                web=dataclasses.replace(imported.web, admin_password_hash=hashed))
 
 
+class SipTraceLike(Protocol):
+    """What the SIP runtime's trace offers (`tipring.runtime.siptrace.SipTrace`)."""
+
+    enabled: bool
+
+    def pcap(self) -> bytes: ...
+
+    def clear(self) -> None: ...
+
+
+PCAP_TYPE = "application/vnd.tcpdump.pcap"
+NO_TRACE = "SIP is not running (no enabled account), so there is no SIP trace."
+
+
+def sip_trace(request: web.Request) -> SipTraceLike | None:
+    """The running SIP stack's trace, or None when telephony is not started."""
+    telephony = device(request).telephony
+    return getattr(getattr(telephony, "sip", None), "trace", None) if telephony else None
+
+
+def pcap_response(trace: SipTraceLike) -> web.Response:
+    """The trace as a pcap file (Wireshark opens it), named with the time it was taken."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    log.info("SIP trace downloaded")
+    return web.Response(body=trace.pcap(), content_type=PCAP_TYPE, headers={
+        "Content-Disposition": f'attachment; filename="tipring-sip-{stamp}.pcap"'})
+
+
+async def download_sip_trace(request: web.Request) -> web.Response:
+    trace = sip_trace(request)
+    if trace is None:
+        return _page(request, [NO_TRACE], 409)
+    return pcap_response(trace)
+
+
+async def clear_sip_trace(request: web.Request) -> web.Response:
+    trace = sip_trace(request)
+    if trace is None:
+        return _page(request, [NO_TRACE], 409)
+    trace.clear()
+    log.info("SIP trace cleared")
+    notify(request, "SIP trace cleared.")
+    return see_other("/maintenance#sip-trace")
+
+
 def _page(request: web.Request, errors: list[str], code: int = 200) -> web.Response:
+    trace = sip_trace(request)
     return render(request, "maintenance.html", code=code, errors=errors,
+                  trace=None if trace is None else {"enabled": bool(trace.enabled)},
                   system=state(request).system is not None,
+                  firmware=device(request).firmware.status(),
+                  max_bundle_mib=device(request).firmware.max_bytes // 2**20,
                   logs=list(device(request).recent_logs.lines)[-LOG_LINES_SHOWN:])
+
+
+async def _part_chunks(part: BodyPartReader) -> AsyncIterator[bytes]:
+    while chunk := await part.read_chunk(UPLOAD_CHUNK):
+        yield chunk
+
+
+async def firmware_upload(request: web.Request) -> web.Response:
+    """A bundle from the form, streamed (the access check has read the CSRF part), checked,
+    then handed to RAUC in the background; the page shows the progress."""
+    update = device(request).firmware
+    reader = request.get(UPLOAD)
+    part = await reader.next() if reader is not None else None
+    if not isinstance(part, BodyPartReader) or part.name != "bundle" or not part.filename:
+        return _page(request, ["Choose a firmware bundle (.raucb) to upload."], 400)
+    try:
+        bundle = await update.receive(_part_chunks(part), request.content_length)
+    except BundleError as exc:
+        return _page(request, [f"The firmware was not installed: {exc}. Nothing was written."],
+                     413 if isinstance(exc, BundleTooLarge) else 400)
+    except UpdateBusy as exc:
+        return _page(request, [f"Not now: {exc}."], 409)
+    except OSError as exc:
+        return _page(request, [(f"The bundle could not be stored ({exc.strerror or exc}); "
+                                "nothing was installed.")], 500)
+    update.start_install(bundle)
+    log.warning("firmware update started from the web page",
+                extra={"client": client_address(request)})
+    notify(request, "Firmware bundle received and checked; installing it now.")
+    return see_other("/maintenance#firmware")
+
+
+async def firmware_status(request: web.Request) -> web.Response:
+    return web.json_response(device(request).firmware.status())
 
 
 async def maintenance_page(request: web.Request) -> web.Response:
@@ -89,6 +178,10 @@ async def factory_reset(request: web.Request) -> web.Response:
         return _page(request, [f"The factory reset failed: {exc}"], 500)
     st.sessions.drop_signed_in_except(None)
     st.tokens.revoke_all()
+    try:
+        await st.tokens.flush()
+    except OSError as exc:
+        log.error("API token file not written", extra={"reason": str(exc)})
     current = session(request)
     if current is not None:
         st.sessions.drop(current)
@@ -164,4 +257,8 @@ def routes() -> list[web.RouteDef]:
         web.get("/maintenance/log.txt", download_logs),
         web.post("/maintenance/reboot", reboot),
         web.post("/maintenance/factory-reset", factory_reset),
+        web.post("/maintenance/firmware", firmware_upload),
+        web.get("/maintenance/firmware.json", firmware_status),
+        web.get("/maintenance/sip-trace.pcap", download_sip_trace),
+        web.post("/maintenance/sip-trace/clear", clear_sip_trace),
     ]

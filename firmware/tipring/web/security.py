@@ -2,6 +2,8 @@
 
 A password change needs the current password (so a borrowed, signed-in browser cannot lock the
 owner out), is rate limited like sign-in, signs out every other browser and revokes API tokens.
+API tokens are made here too (with the password, for the same reason), shown once, listed with
+their last use, and revoked one by one.
 """
 
 from __future__ import annotations
@@ -22,19 +24,30 @@ from tipring.config.passwords import RULES, hash_password, password_problems
 from .render import notify, render, see_other
 from .settings import save_or_show
 from .signin import check_password, too_many
+from .tokens import TokenError
 
 log = logging.getLogger("tipring.web")
+
+# Form value -> (label, seconds): what the page offers.
+TOKEN_LIFETIMES = {"1d": ("1 day", 86400), "30d": ("30 days", 30 * 86400),
+                   "90d": ("90 days", 90 * 86400), "365d": ("1 year", 365 * 86400)}
 
 
 def _context(request: web.Request, *, errors: dict[str, str] | None = None,
              web_errors: dict[str, str] | None = None, posted: Any = None,
-             other: list[str] | None = None) -> dict[str, Any]:
+             other: list[str] | None = None,
+             token_errors: dict[str, str] | None = None) -> dict[str, Any]:
     config = device(request).config
     now, current = time.monotonic(), session(request)
     sessions = [{"label": s.label, "address": s.address, "agent": s.agent,
                  "since": s.created_wall, "idle_s": now - s.last_seen, "mine": s is current}
                 for s in state(request).sessions.signed_in()]
+    fresh = current.fresh_token if current is not None else None
+    if current is not None:
+        current.fresh_token = None  # shown once
     return {
+        "tokens": state(request).tokens.listing(), "fresh_token": fresh,
+        "token_errors": token_errors or {}, "lifetimes": TOKEN_LIFETIMES,
         "rules": RULES, "errors": errors or {}, "other_errors": other or [],
         "web_fields": forms.widgets(forms.WEB, config.web, web_errors or {}, posted),
         "sessions": sessions, "https": config.web.https, "secure": request.secure,
@@ -120,8 +133,65 @@ async def change_password(request: web.Request) -> web.Response:
     st.tokens.revoke_all()
     log.info("admin password changed", extra={"client": client_address(request),
                                                "sessions_ended": ended})
-    notify(request, f"Password changed. {ended} other session(s) signed out; API tokens revoked.")
+    notify(request, f"Password changed. {ended} other session(s) signed out; API tokens revoked."
+           + await _tokens_unsaved(request))
     return see_other("/security")
+
+
+async def _tokens_unsaved(request: web.Request) -> str:
+    """Write the token file; "" when done, else a sentence saying what was not saved."""
+    try:
+        await state(request).tokens.flush()
+    except OSError as exc:
+        log.error("API token file not written", extra={"reason": str(exc)})
+        return (f" The token list could not be written ({exc.strerror or exc}): revoked "
+                "tokens work again after a restart unless you revoke them again.")
+    return ""
+
+
+async def create_token(request: web.Request) -> web.Response:
+    """Needs the current password (like a password change): a token outlives this session."""
+    form = await request.post()
+    name = str(form.get("name", ""))
+    lifetime = TOKEN_LIFETIMES.get(str(form.get("lifetime", "")))
+    if lifetime is None:
+        return render(request, "security.html", code=400, **_context(
+            request, token_errors={"lifetime": "choose one of the lifetimes offered"}))
+    result = await check_password(request, str(form.get("password", "")))
+    if result is False:
+        return render(request, "security.html", code=401, **_context(
+            request, token_errors={"password": "wrong password"}))
+    if result is not True:
+        return too_many(request, "security.html", float(result), **_context(request))
+    tokens = state(request).tokens
+    try:
+        token, record = tokens.issue(name, lifetime[1])
+    except TokenError as exc:
+        return render(request, "security.html", code=400, **_context(
+            request, token_errors={"name": str(exc)}))
+    try:
+        await tokens.flush()
+    except OSError as exc:
+        tokens.revoke(token)
+        return render(request, "security.html", code=500, **_context(request, other=[
+            f"The token could not be stored ({exc.strerror or exc}); none was made."]))
+    current = session(request)
+    if current is not None:
+        current.fresh_token = token
+    log.info("API token created", extra={"token": record.id, "token_name": record.name,
+                                         "client": client_address(request)})
+    notify(request, f"API token {record.name!r} created.")
+    return see_other("/security#api-tokens")
+
+
+async def revoke_token(request: web.Request) -> web.Response:
+    token_id = request.match_info["id"]
+    if state(request).tokens.revoke_id(token_id):
+        log.info("API token revoked", extra={"token": token_id})
+        notify(request, "API token revoked." + await _tokens_unsaved(request))
+    else:
+        notify(request, "That token no longer exists.")
+    return see_other("/security#api-tokens")
 
 
 async def end_session(request: web.Request) -> web.Response:
@@ -151,4 +221,6 @@ def routes() -> list[web.RouteDef]:
         web.post("/security/sessions/{label}/end", end_session),
         web.post("/security/web", web_submit),
         web.post("/security/https", https_submit),
+        web.post("/security/tokens", create_token),
+        web.post("/security/tokens/{id}/revoke", revoke_token),
     ]

@@ -18,6 +18,7 @@ from . import api, dialplan, maintenance, phone, security, settings, signin, sta
 from .access import access
 from .appstate import STATE, WebState
 from .system import backend_for
+from .tokens import ApiTokens
 
 if TYPE_CHECKING:
     from tipring.runtime.app import Device, Stopper
@@ -55,7 +56,8 @@ async def _closing(app: web.Application) -> None:
 
 def make_app(device: Device) -> web.Application:
     app = web.Application(middlewares=[access], client_max_size=MAX_REQUEST_BYTES)
-    app[STATE] = WebState(device, system=backend_for(device))
+    app[STATE] = WebState(device, system=backend_for(device),
+                          tokens=ApiTokens.beside(device.options.config_path))
     app.on_response_prepare.append(_headers)
     app.on_shutdown.append(_closing)
     for module in (signin, status, settings, dialplan, security, maintenance, phone, api):

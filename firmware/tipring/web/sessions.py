@@ -38,6 +38,7 @@ class Session:
     last_seen: float  # monotonic
     created_wall: float = field(default_factory=time.time)
     notices: list[str] = field(default_factory=list)  # shown once on the next page
+    fresh_token: str | None = None  # an API token just made here, shown once on the next page
 
     @property
     def label(self) -> str:

@@ -147,17 +147,23 @@ async def account_delete(request: web.Request) -> web.Response:
 # -- line and region ---------------------------------------------------------------------------
 
 def _line_sections(config: Config) -> list[forms.Section]:
+    """Region, then per line its settings and its calling features, then the star codes."""
     ids = [a.id for a in config.accounts]
-    return [forms.DEVICE, *(forms.line_section(i, ids) for i in range(len(config.lines)))]
+    per_line = [section for i in range(len(config.lines))
+                for section in (forms.line_section(i, ids), forms.line_features_section(i, ids))]
+    return [forms.DEVICE, *per_line, forms.FEATURES]
 
 
 def _line_context(config: Config, errors: dict[str, str], posted: Any,
                   other: list[str]) -> dict[str, Any]:
     sections = _line_sections(config)
+    per_line = sections[1:-1]
     return {
         "device_fields": forms.widgets(sections[0], config.device, errors, posted),
-        "lines": [forms.widgets(s, config.lines[i], errors, posted)
-                  for i, s in enumerate(sections[1:])],
+        "lines": [{"fields": forms.widgets(per_line[2 * i], line, errors, posted),
+                   "features": forms.widgets(per_line[2 * i + 1], line, errors, posted)}
+                  for i, line in enumerate(config.lines)],
+        "feature_fields": forms.widgets(sections[-1], config.features, errors, posted),
         "other_errors": other,
     }
 

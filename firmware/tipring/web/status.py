@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import json
 from collections.abc import Sequence
 from typing import Any
 
 from aiohttp import web
+
+from tipring.runtime.calllog import local_time, time_zone
 
 from .appstate import device, session, state
 from .render import TEMPLATES, render
@@ -148,8 +151,8 @@ OUTCOME_WORDS = {"answered": "answered", "missed": "missed", "busy": "busy",
                  "cancelled": "cancelled", "failed": "failed"}
 
 
-def log_rows(entries: list[dict[str, Any]]) -> list[dict[str, str]]:
-    """The call log as the page shows it, newest first."""
+def log_rows(entries: list[dict[str, Any]], zone: datetime.tzinfo) -> list[dict[str, str]]:
+    """The call log as the page shows it, newest first, times in `zone`."""
     rows = []
     for e in entries:
         outcome = OUTCOME_WORDS.get(e["outcome"], e["outcome"])
@@ -159,7 +162,7 @@ def log_rows(entries: list[dict[str, Any]]) -> list[dict[str, str]]:
         elif detail and e.get("reason"):
             outcome = f"{outcome}, {e['reason']}"
         rows.append({
-            "time": TEMPLATES.filters["clock"](e["time"]),
+            "time": _local_clock(e["time"], zone),
             "line": str(e["line"] + 1) if e.get("line") is not None else "-",
             "direction": e["direction"],
             "party": party(e.get("number", ""), e.get("name", "")),
@@ -170,10 +173,17 @@ def log_rows(entries: list[dict[str, Any]]) -> list[dict[str, str]]:
     return rows
 
 
+def _local_clock(wall: float, zone: datetime.tzinfo) -> str:
+    when = local_time(wall, zone)
+    return when.strftime("%Y-%m-%d %H:%M %Z") if when is not None else "unknown time"
+
+
 async def calls_page(request: web.Request) -> web.Response:
-    entries = [e.to_json() for e in device(request).call_log.newest_first()]
-    return render(request, "calls.html", rows=log_rows(entries),
-                  capacity=device(request).call_log.capacity)
+    dev = device(request)
+    entries = [e.to_json() for e in dev.call_log.newest_first()]
+    return render(request, "calls.html", rows=log_rows(entries, time_zone(
+        dev.config.device.timezone)), capacity=dev.call_log.capacity,
+        timezone=dev.config.device.timezone)
 
 
 def routes() -> list[web.RouteDef]:

@@ -76,6 +76,33 @@ function dialPlanTester() {
     }
   };
   form.addEventListener("input", update);
+  // Another line: load the page again with that line's saved plan.
+  const line = form.querySelector("select[name=line]");
+  if (line) line.addEventListener("change", () => { window.location.search = `?line=${line.value}`; });
 }
 
 dialPlanTester();
+
+// 4. A section marked data-poll="URL" data-polling re-reads URL (JSON) every second while it
+//    says data-polling, writing each value into its data-key element (the firmware update's
+//    progress); it stops when the state is final.
+function pollSections() {
+  for (const root of document.querySelectorAll("[data-poll][data-polling]")) {
+    const tick = async () => {
+      let data;
+      try { data = await (await fetch(root.dataset.poll, { credentials: "same-origin" })).json(); }
+      catch { setTimeout(tick, 2000); return; }
+      for (const [key, value] of Object.entries(data)) {
+        const text = Array.isArray(value) ? value.join("\n") : value === null ? "-" : String(value);
+        for (const el of root.querySelectorAll(`[data-key="${CSS.escape(key)}"]`)) {
+          if (el.textContent !== text) el.textContent = text;
+        }
+      }
+      if (data.state === "receiving" || data.state === "installing") setTimeout(tick, 1000);
+      else { root.removeAttribute("data-polling"); root.querySelector("button")?.removeAttribute("disabled"); }
+    };
+    tick();
+  }
+}
+
+pollSections();
