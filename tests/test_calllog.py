@@ -89,6 +89,10 @@ class FakePhone:
     def __init__(self) -> None:
         self.calls: dict[str, Any] = {}
         self.lines = {0: SimpleNamespace(account="main")}
+        self.not_put_through: dict[str, str] = {}
+
+    def call_deadline(self) -> float | None:
+        return None
 
     def sip_event(self, event: object, now: float) -> list[Any]:
         if isinstance(event, CallAnswered) and event.call in self.calls:
@@ -111,11 +115,11 @@ def telephony() -> tuple[Telephony, list[CallLogEntry], FakePhone]:
     return t, logged, phone
 
 
-def stats(received: int) -> MediaStats:
+def stats(received: int, leg: str = "c1") -> MediaStats:
     return MediaStats(sent_packets=received + 1, received_packets=received, dropped={},
                       jitter_ms=2.345, cumulative_lost=2, buffer_delay_ms=40.0,
                       buffer_target_ms=40.0, late=0, concealed_ms=40.0, round_trip_ms=None,
-                      overruns=0, underruns=0)
+                      overruns=0, underruns=0, leg=leg)
 
 
 def test_answered_call_is_logged_with_its_figures() -> None:
@@ -198,7 +202,7 @@ def test_call_waiting_keeps_figures_on_the_call_that_is_on_the_line() -> None:
     phone.calls["b"] = SimpleNamespace(line=0, direction="incoming", number="200",
                                        state="waiting", emergency=False, media=None,
                                        held=False)
-    t.line_event(0, stats(50))
+    t.line_event(0, stats(50, "a"))
     assert t.call_status(0)["number"] == "100"
     assert t.call_status(0)["rtp"]["received_packets"] == 50
     [waiting] = t.other_calls(0)
@@ -207,7 +211,7 @@ def test_call_waiting_keeps_figures_on_the_call_that_is_on_the_line() -> None:
     assert words == "outgoing, connected; also waiting (call waiting): 200"
     phone.calls["a"].held = True  # flash: the first call goes on hold, the second is answered
     phone.calls["b"].state = "connected"
-    t.line_event(0, stats(7))
+    t.line_event(0, stats(7, "b"))
     assert t.call_status(0)["number"] == "200"
     assert t.call_status(0)["rtp"]["received_packets"] == 7
     assert t.other_calls(0)[0]["rtp"]["received_packets"] == 50  # the held call's last figures

@@ -222,7 +222,7 @@ def test_call_figures_update_live_and_call_log_page(browser: object,
     expect(page.locator("[data-key='line0.party']")).to_have_text("to 1002", timeout=WAIT_MS)
     stats = MediaStats(sent_packets=60, received_packets=59, dropped={}, jitter_ms=1.0,
                        cumulative_lost=0, buffer_delay_ms=40.0, buffer_target_ms=40.0, late=0,
-                       concealed_ms=0.0, round_trip_ms=None, overruns=0, underruns=0)
+                       concealed_ms=0.0, round_trip_ms=None, overruns=0, underruns=0, leg="c")
     hop = threading.Thread(target=device.lines[0]._from_audio_thread, args=(stats,))
     hop.start()
     hop.join()
