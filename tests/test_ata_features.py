@@ -335,3 +335,65 @@ def test_call_waiting_flash_swaps_between_two_real_callers(
         await asyncio.to_thread(carol.wait_event, "CALL_CLOSED", 10)
 
     run(main, path)
+
+
+def heard_contains(phone: VirtualHandset, pcm: bytes) -> bool:
+    """Whether the handset heard exactly these samples (prompts are played as recorded)."""
+    heard = phone.heard()
+    at = heard.find(pcm)
+    while at >= 0 and at % 2:
+        at = heard.find(pcm, at + 1)
+    return at >= 0
+
+
+def test_voice_menu_reads_the_address_and_resets_the_password_only_with_the_hook(
+        tmp_path: Path, proxy: Kamailio) -> None:
+    from tipring.phone.voicemenu import address_clips
+    from tipring.runtime.app import interface_addresses
+    from tipring.runtime.prompts import PromptLibrary
+
+    library = PromptLibrary()
+    path = config_file(tmp_path, proxy)
+    raw = config_to_dict(ConfigStore(path).load().config, reveal_secrets=True)
+    raw["web"]["admin_password_hash"] = "scrypt$placeholder-hash"
+    ConfigStore(path).save(config_from_dict(raw))
+
+    async def main(device: Device, phone: VirtualHandset) -> None:
+        assert device.config.web.admin_password_hash.is_set
+        await key(device, phone, "***")
+        await until(lambda: heard_contains(phone, library.pcm(["hello"])), 10, "the greeting")
+        phone.dial_dtmf("1")
+        spoken = library.pcm(address_clips(interface_addresses()))
+        await until(lambda: heard_contains(phone, spoken), 30, "the address, word for word")
+        phone.dial_dtmf("91")  # password reset, confirmed
+        await asyncio.sleep(2.5)
+        phone.hang_up()
+        await asyncio.sleep(1.5)
+        for lift in range(3):
+            phone.lift()
+            await asyncio.sleep(1.5)
+            if lift < 2:
+                phone.hang_up()
+                await asyncio.sleep(1.5)
+        await until(lambda: not device.config.web.admin_password_hash.is_set, 5,
+                    "password cleared")
+        assert not ConfigStore(path).load().config.web.admin_password_hash.is_set
+        await until(lambda: heard_contains(phone, library.pcm(["removed"])), 10,
+                    "'password removed'")
+
+    run(main, path)
+
+
+def test_a_number_not_in_service_gets_sit_and_the_recorded_intercept(
+        tmp_path: Path, proxy: Kamailio) -> None:
+    from tipring.runtime.prompts import PromptLibrary
+
+    intercept = PromptLibrary().pcm(["ss-noservice"])
+    path = config_file(tmp_path, proxy)
+
+    async def main(device: Device, phone: VirtualHandset) -> None:
+        await key(device, phone, "1999#")  # no such user: the proxy answers 404
+        await until(lambda: any(e.status == 404 for e in device.call_log.entries), 10, "404")
+        await until(lambda: heard_contains(phone, intercept), 15, "the intercept")
+
+    run(main, path)

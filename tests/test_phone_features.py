@@ -16,8 +16,9 @@ from tipring.line.fxs import FxsLine, LineState
 from tipring.line.regions import profile
 from tipring.line.signals import StopRing
 from tipring.phone import LineSetup, Phone
-from tipring.phone.actions import SaveLineSetting
+from tipring.phone.actions import ClearWebPassword, PlayPrompt, SaveLineSetting, StopPrompt
 from tipring.phone.features import digit_rules
+from tipring.phone.voicemenu import DeviceFacts
 from tipring.sip.session import CallAnswered, CallEnded, TransferProgress
 
 CODES = FeatureCodes().codes()
@@ -251,3 +252,97 @@ def test_a_failed_transfer_rings_the_held_party_back() -> None:
     assert agent.made("transfer") == [("transfer", "in-1", "5551234", T0 + 12, {})]
     out = p.sip_event(TransferProgress("in-1", 486, "Busy Here"), T0 + 12)
     assert rings(out) and p.calls["in-1"].recalling
+
+
+# --- the voice menu and spoken intercepts -------------------------------------------------------
+
+FACTS = DeviceFacts(addresses=("192.168.1.20",), registrations=(("acct", True),),
+                    version="0.1.0")
+
+
+def menu_station(**features) -> tuple[Phone, FeatureAgent]:
+    p, agent = station(**features)
+    p.facts = lambda: FACTS
+    return p, agent
+
+
+def prompts(out: list) -> list[tuple[str, ...]]:
+    return [a.clips for a in out if isinstance(a, PlayPrompt)]
+
+
+def test_star_star_star_opens_the_voice_menu_and_key_1_reads_the_address() -> None:
+    p, agent = menu_station()
+    out = dial(p, "***")
+    assert prompts(out) and prompts(out)[0][0] == "hello" and 0 in p.menus
+    assert agent.made("invite") == []
+    out = p.dtmf(0, "1", T0 + 3)  # a key during the greeting cuts it short
+    assert prompts(out) == [("letters/i", "letters/p", "digits/1", "digits/9", "digits/2",
+                             "letters/dot", "digits/1", "digits/6", "digits/8", "letters/dot",
+                             "digits/1", "letters/dot", "digits/2", "digits/0")]
+    assert p.prompt_finished(0, T0 + 10) == []
+    out = hang_up(p, T0 + 12)
+    assert StopPrompt(0) in out and 0 not in p.menus
+
+
+def test_without_prompts_there_is_no_menu() -> None:
+    p, _ = station()
+    out = dial(p, "***")
+    assert tones(out)[-1] == "congestion" and p.menus == {}
+
+
+def test_password_reset_needs_the_hook_sequence_at_the_phone() -> None:
+    p, _ = menu_station()
+    dial(p, "***")
+    p.dtmf(0, "9", T0 + 3)
+    out = p.dtmf(0, "1", T0 + 4)
+    assert p.menus[0].awaiting_presence and not any(isinstance(a, ClearWebPassword) for a in out)
+    p.prompt_finished(0, T0 + 6)
+    resets: list = []
+    t = T0 + 7
+    resets += hang_up(p, t)
+    for lift in range(3):  # lift, hang up, lift, hang up, lift: 1.5 s each way
+        t += 1.5
+        resets += p.hook(0, True, t)
+        if lift < 2:
+            t += 1.5
+            resets += hang_up(p, t)
+    assert [a for a in resets if isinstance(a, ClearWebPassword)] == [ClearWebPassword(0)]
+    assert "dial" not in tones(resets)  # the lifts of the sequence get no dial tone
+
+
+def test_a_hook_sequence_too_slow_never_resets_the_password() -> None:
+    p, _ = menu_station()
+    dial(p, "***")
+    p.dtmf(0, "9", T0 + 3)
+    p.dtmf(0, "1", T0 + 4)
+    out, t = hang_up(p, T0 + 7), T0 + 7.0
+    for _ in range(3):  # three lifts, but 8 s apart: past the 15 s window
+        t += 4
+        out += p.hook(0, True, t)
+        t += 4
+        out += hang_up(p, t)
+    out += p.timer(t + 60)
+    assert not any(isinstance(a, ClearWebPassword) for a in out) and p.menus == {}
+
+
+def test_number_not_in_service_gets_sit_then_the_intercept_then_reorder() -> None:
+    p, _ = menu_station()
+    dial(p, "5551234#")
+    [call] = p.calls
+    out = p.sip_event(CallEnded(call, 404, "Not Found", "remote"), T0 + 5)
+    assert tones(out) == ["sit"] and prompts(out) == []
+    due = p.next_deadline()
+    assert due is not None and T0 + 5 < due < T0 + 7  # after SIT's three tones
+    out = p.timer(due)
+    assert prompts(out) == [("ss-noservice",)]
+    out = p.prompt_finished(0, due + 4)
+    assert tones(out) == ["congestion"]
+
+
+def test_hanging_up_during_sit_cancels_the_intercept() -> None:
+    p, _ = menu_station()
+    dial(p, "5551234#")
+    [call] = p.calls
+    p.sip_event(CallEnded(call, 484, "Address Incomplete", "remote"), T0 + 5)
+    hang_up(p, T0 + 5.2)
+    assert prompts(p.timer(T0 + 10)) == []

@@ -119,6 +119,9 @@ class FxsLine:
         self.state = LineState.IDLE
         self.messages_waiting = False
         self.recall = False  # a call is held for a transfer or 3-way call: flash goes back to it
+        # The phone is counting hook changes (the voice menu's password reset): a lift gets
+        # no dial tone, and a flash is reported (set together with `recall`).
+        self.quiet_lift = False
         self.dialled = ""
         self.tone: str | None = None  # the tone playing now (for status and tests)
         self._deadline: float | None = None  # the state's own timer
@@ -419,6 +422,8 @@ class FxsLine:
         if warm is not None and warm.delay_s > 0:
             timeout = min(timeout, warm.delay_s)
         self._deadline = _rounded(at + timeout)
+        if self.quiet_lift:
+            return []
         return self._tone("stutter_dial" if self.messages_waiting else "dial")
 
     def _hung_up(self, at: float) -> list[LineOutput]:

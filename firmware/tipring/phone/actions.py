@@ -76,4 +76,27 @@ class SaveLineSetting:
     value: object
 
 
-PhoneAction = DriveLine | AttachMedia | DetachMedia | SendDigit | SaveLineSetting
+@dataclass(frozen=True)
+class PlayPrompt:
+    """Speak these recorded clips to the handset (`PromptLibrary` names: "digits/1"), in place
+    of tones and far-end audio while they play; `Phone.prompt_finished` follows."""
+
+    line: int
+    clips: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StopPrompt:
+    line: int
+
+
+@dataclass(frozen=True)
+class ClearWebPassword:
+    """Someone at the handset of `line` proved physical presence (voice menu): clear the web
+    admin password so the next visit sets a new one."""
+
+    line: int
+
+
+PhoneAction = (DriveLine | AttachMedia | DetachMedia | SendDigit | SaveLineSetting | PlayPrompt
+               | StopPrompt | ClearWebPassword)

@@ -2,8 +2,8 @@
 
 As the ATAs this firmware replaces do it (Cisco SPA112 and Grandstream HT80x admin guides):
 the callee busy or declining -> busy tone; the number does not exist -> special information
-tone (SIT; the spoken intercept announcement that follows it is not built yet); anything the
-network could not complete (timeouts, 5xx, no route) -> congestion (reorder, "fast busy").
+tone (SIT) and then a spoken intercept ("the number you have dialed is not in service");
+anything the network could not complete (timeouts, 5xx, no route) -> congestion (reorder, "fast busy").
 """
 
 from __future__ import annotations
@@ -12,6 +12,14 @@ BUSY = frozenset({486, 600, 603})  # busy here, busy everywhere, decline
 NUMBER_UNOBTAINABLE = frozenset({404, 410, 484, 604})  # not found, gone, incomplete
 NO_SERVICE_TONE = "congestion"  # the line has no account: what an unprovisioned ATA plays
 CALLER_GAVE_UP = 487  # our own CANCEL: nothing to play, the phone is already on hook
+
+
+# What the special information tone is followed by (Asterisk's recorded intercepts).
+INTERCEPTS: dict[int, tuple[str, ...]] = {
+    404: ("ss-noservice",), 410: ("ss-noservice",), 604: ("ss-noservice",),
+    484: ("cannot-complete-as-dialed", "check-number-dial-again"),
+}
+INTERCEPT_CLIPS = frozenset(clip for clips in INTERCEPTS.values() for clip in clips)
 
 
 def tone_for_status(status: int) -> str | None:

@@ -29,6 +29,7 @@ from tipring.line.signals import (
     LineCommand,
     LineEvent,
     LineOutput,
+    OffHook,
     OnHook,
 )
 from tipring.sip.agent import UserAgent
@@ -46,17 +47,21 @@ from tipring.sip.session import (
 
 from .actions import (
     AttachMedia,
+    ClearWebPassword,
     DetachMedia,
     DriveLine,
     PhoneAction,
+    PlayPrompt,
     SaveLineSetting,
     SendDigit,
+    StopPrompt,
 )
 from .callerid import caller_id
 from .calls import Call, dial_target
-from .causes import NO_SERVICE_TONE, tone_for_status
+from .causes import INTERCEPTS, NO_SERVICE_TONE, tone_for_status
 from .features import FORWARDS, SWITCHES, FeatureRequest, recognise
 from .setup import LineSetup
+from .voicemenu import DeviceFacts, MenuAction, MenuEnded, ResetPassword, Say, VoiceMenu
 
 TRANSFER_WAIT_S = 32.0  # REFER sent, no final NOTIFY yet: give the call back (64*T1 as SIP)
 REPLACED_WAIT_S = 5.0  # attended transfer done: the target should BYE our leg by then
@@ -69,7 +74,8 @@ class Phone:
 
     def __init__(self, agent: UserAgent, lines: Mapping[int, LineSetup], *,
                  local_time: Callable[[], datetime.datetime] | None = None,
-                 codes: Mapping[str, str] | None = None) -> None:
+                 codes: Mapping[str, str] | None = None,
+                 facts: Callable[[], DeviceFacts] | None = None) -> None:
         self.agent = agent
         self.lines = dict(lines)
         self.calls: dict[str, Call] = {}
@@ -83,6 +89,11 @@ class Phone:
         # Why an incoming call was not put through (forwarded, refused), for the call log;
         # the runtime takes each entry as it logs the call.
         self.not_put_through: dict[str, str] = {}
+        # The *** voice menu (None: no recorded prompts on this device, so no menu).
+        self.facts = facts
+        self.menus: dict[int, VoiceMenu] = {}
+        self.announcing: set[int] = set()  # lines hearing an intercept after SIT
+        self._intercepts: dict[int, tuple[str, ...]] = {}
 
     def call_on(self, line: int) -> Call | None:
         return next((c for c in self.calls.values() if c.line == line), None)
@@ -117,17 +128,25 @@ class Phone:
         return min([*deadlines, *([own] if own is not None else [])], default=None)
 
     def call_deadline(self) -> float | None:
-        """The phone's own next timer (no-answer forwarding, transfer supervision), apart from
-        the lines' (a runtime that drives the lines itself arms only this one)."""
-        return min(self._deadlines.values(), default=None)
+        """The phone's own next timer (no-answer forwarding, transfer supervision, the voice
+        menu), apart from the lines' (a runtime that drives the lines arms only this one)."""
+        menus = [d for m in self.menus.values() if (d := m.next_deadline()) is not None]
+        return min([*self._deadlines.values(), *menus], default=None)
 
     def call_timer(self, now: float) -> list[PhoneAction]:
         out: list[PhoneAction] = []
+        for line, menu in list(self.menus.items()):
+            due = menu.next_deadline()
+            if due is not None and due <= now:
+                out += self._menu(line, menu.timer(now), now)
         for key, when in sorted(self._deadlines.items(), key=lambda item: item[1]):
             if when > now or self._deadlines.get(key) != when:
                 continue
             del self._deadlines[key]
             what, handle = key
+            if what == "announce":
+                out += self._announce(int(handle), now)
+                continue
             call = self.calls.get(handle)
             if call is None:
                 continue
@@ -154,7 +173,9 @@ class Phone:
             return self._digit(line, event, now)
         if isinstance(event, Flash):
             return self._flash(line, now)
-        return []  # OffHook (the line gives dial tone), DialInvalid/DialBarred (reorder)
+        if isinstance(event, OffHook):
+            return self._lifted(line, now)
+        return []  # DialInvalid/DialBarred (the line plays reorder)
 
     def _dialled(self, line: int, event: DialedNumber, now: float) -> list[PhoneAction]:
         feature = None if event.emergency else recognise(event.number, self.codes)
@@ -239,6 +260,9 @@ class Phone:
             return self._place(line, feature.number, now, anonymous=False, rule=name)
         if name == "call_waiting_off_once":
             return self._place(line, feature.number, now, no_waiting=True, rule=name)
+        if name == "voice_menu" and self.facts is not None:
+            menu = self.menus[line] = VoiceMenu(self.facts)
+            return self._menu(line, menu.start(now), now)
         number = {"call_return": self.last_caller.get(line), "redial":
                   self.last_dialled.get(line), "voicemail": setup.voicemail}.get(name)
         if number:
@@ -267,7 +291,17 @@ class Phone:
             self.agent.answer(call.call, self.lines[call.line].policy(call.slot), now)
 
     def _hung_up(self, line: int, now: float) -> list[PhoneAction]:
+        stop: list[PhoneAction] = []
+        if line in self.announcing:
+            self.announcing.discard(line)
+            stop.append(StopPrompt(line))
+        menu = self.menus.get(line)
+        if menu is not None:
+            # During the password reset's hook sequence a hang-up is part of it.
+            return [StopPrompt(line), *self._menu(line, menu.hung_up(now), now)]
         calls = [c for c in self.calls_on(line) if not c.parked]
+        if stop and not calls:
+            return stop
         self.conference.discard(line)
         held = next((c for c in calls if c.held and not c.recalling), None)
         consult = next((c for c in calls if held is not None and c.consult_for == held.call),
@@ -313,6 +347,9 @@ class Phone:
         call (the talking one goes on hold), or swap between the talking and the held call.
         Alone in a call: hold it and give recall dial tone (transfer or three-way call next).
         Alone with a held call: take it back."""
+        menu = self.menus.get(line)
+        if menu is not None:
+            return self._menu(line, menu.flashed(now), now)
         calls = [c for c in self.calls_on(line) if not c.parked]
         waiting = next((c for c in calls if c.state == "waiting"), None)
         held = next((c for c in calls if c.held), None)
@@ -482,6 +519,9 @@ class Phone:
         return out
 
     def _digit(self, line: int, event: Digit, now: float) -> list[PhoneAction]:
+        menu = self.menus.get(line)
+        if menu is not None:
+            return self._menu(line, menu.digit(event.digit, now), now)
         call = self.talking_on(line)
         if call is None or call.media is None:
             return []
@@ -702,7 +742,58 @@ class Phone:
         if call.state in ("answering", "connected"):
             return out + self._fxs(call.line, lambda f: f.far_end_disconnected(now), now)
         tone = tone_for_status(event.status) or "congestion"
+        if event.status in INTERCEPTS and self.facts is not None:
+            # SIT once, then the recorded intercept, then reorder (`prompt_finished`).
+            plan = self.lines[call.line].fxs.profile.tone("sit")
+            self._deadlines[("announce", str(call.line))] = now + _first_cycle_s(plan)
+            self._intercepts[call.line] = INTERCEPTS[event.status]
         return out + self._fxs(call.line, lambda f: f.play(tone, now), now)
+
+    # --- the voice menu and announcements ---------------------------------------------------
+
+    def prompt_finished(self, line: int, now: float) -> list[PhoneAction]:
+        """The line's audio thread played the last sample of a prompt."""
+        menu = self.menus.get(line)
+        if menu is not None:
+            return self._menu(line, menu.prompt_finished(now), now)
+        if line in self.announcing:
+            self.announcing.discard(line)
+            return self._fxs(line, lambda f: f.play("congestion", now), now)
+        return []
+
+    def _lifted(self, line: int, now: float) -> list[PhoneAction]:
+        menu = self.menus.get(line)
+        if menu is None or not menu.awaiting_presence:
+            return []
+        return self._menu(line, menu.lifted(now), now)
+
+    def _menu(self, line: int, actions: list[MenuAction], now: float) -> list[PhoneAction]:
+        out: list[PhoneAction] = []
+        for action in actions:
+            if isinstance(action, Say):
+                out.append(PlayPrompt(line, action.clips))
+            elif isinstance(action, ResetPassword):
+                log.warning("line %d: web password cleared from the voice menu (physical "
+                            "presence shown on the hook switch)", line)
+                out.append(ClearWebPassword(line))
+            elif isinstance(action, MenuEnded):
+                self.menus.pop(line, None)
+        # While the menu counts the hook changes of the password reset, a lift gets no dial
+        # tone and a quick press of the switch is reported as a flash (the line's recall mode)
+        # instead of restarting dial tone.
+        counting = line in self.menus and self.menus[line].awaiting_presence
+        fxs = self.lines[line].fxs
+        if fxs.quiet_lift != counting:
+            fxs.quiet_lift = fxs.recall = counting
+        return out
+
+    def _announce(self, line: int, now: float) -> list[PhoneAction]:
+        clips = self._intercepts.pop(line, None)
+        fxs = self.lines[line].fxs
+        if clips is None or fxs.tone != "sit" or self.calls_on(line):
+            return []  # hung up, or something else happened on the line meanwhile
+        self.announcing.add(line)
+        return [PlayPrompt(line, clips)]
 
     # --- plumbing ---------------------------------------------------------------------------
 
@@ -732,3 +823,12 @@ class Phone:
         if commands:
             out.append(DriveLine(line, tuple(commands)))
         return out
+
+
+def _first_cycle_s(signal: object) -> float:
+    """When the announcement starts after SIT: once its three tones have sounded (the long
+    silence of SIT's cadence is where the intercept speaks)."""
+    from tipring.line.tonespec import cadence_plan
+
+    plan = cadence_plan(signal)  # type: ignore[arg-type]
+    return sum(segment.on_s for segment in plan.segments) + 0.2

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import tipring
-from tipring.config import Config, ConfigStore, LineConfig, LoadResult, canonical_config
+from tipring.config import Config, ConfigStore, LineConfig, LoadResult, Secret, canonical_config
 from tipring.hal.api import Board, HardwareError
 from tipring.hal.profile import find_profile, load_profile, open_board
 from tipring.line.regions import profile as region_profile
@@ -143,7 +143,9 @@ class Device:
             runner.configure(region, line_cfg, digit_rules(config.features.codes()))
         telephony = Telephony(config, self.lines, sip_host=self.options.sip_host,
                               sip_port=self.options.sip_port, on_change=self.notify_changed,
-                              on_call_ended=self.log_call, on_setting=self._save_line_setting)
+                              on_call_ended=self.log_call, on_setting=self._save_line_setting,
+                              on_password_reset=self._reset_password,
+                              addresses=interface_addresses)
         try:
             await telephony.start()
         except OSError as exc:
@@ -166,6 +168,17 @@ class Device:
         lines[index] = dataclasses.replace(lines[index], **{name: value})
         task = asyncio.get_running_loop().create_task(
             self.apply_config(dataclasses.replace(config, lines=tuple(lines))))
+        self._background.add(task)
+        task.add_done_callback(self._saved)
+
+    def _reset_password(self) -> None:
+        """The voice menu's password reset (someone at the handset proved presence): the web
+        goes back to first-boot setup, which also revokes every API token."""
+        config = self.config
+        cleared = dataclasses.replace(config, web=dataclasses.replace(
+            config.web, admin_password_hash=Secret()))
+        log.warning("web admin password cleared by the voice menu")
+        task = asyncio.get_running_loop().create_task(self.apply_config(cleared))
         self._background.add(task)
         task.add_done_callback(self._saved)
 

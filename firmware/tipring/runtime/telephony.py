@@ -25,11 +25,19 @@ from tipring.config.schema import Config, LineConfig
 from tipring.media.srtp import SrtpSession
 from tipring.media.stream import RtpStream
 from tipring.phone import AttachMedia, DetachMedia, DriveLine, LineSetup, Phone, PhoneAction
-from tipring.phone.actions import SaveLineSetting, SendDigit
+from tipring.phone.actions import (
+    ClearWebPassword,
+    PlayPrompt,
+    SaveLineSetting,
+    SendDigit,
+    StopPrompt,
+)
 from tipring.phone.setup import line_features
+from tipring.phone.voicemenu import DeviceFacts
 from tipring.runtime.calllog import CallLogEntry
 from tipring.runtime.line import LineRunner
-from tipring.runtime.media import MediaStats
+from tipring.runtime.media import MediaStats, PromptFinished
+from tipring.runtime.prompts import PromptError, PromptLibrary
 from tipring.runtime.rtp_ports import open_rtp_pair
 from tipring.runtime.sip_runtime import SipRuntime
 from tipring.sip.registration import RegistrationSettings
@@ -104,12 +112,18 @@ class Telephony:
                  on_change: Callable[[], None] = lambda: None,
                  on_call_ended: Callable[[CallLogEntry], None] = lambda _entry: None,
                  on_setting: Callable[[int, str, object], None] = lambda *_args: None,
+                 on_password_reset: Callable[[], None] = lambda: None,
+                 addresses: Callable[[], list[str]] = list,
+                 prompts: PromptLibrary | None = None,
                  wall: Callable[[], float] = time.time) -> None:
         self.config = config
         self.runners = runners
         self.on_change = on_change
         self.on_call_ended = on_call_ended
         self.on_setting = on_setting  # a star code changed a line setting: save it
+        self.on_password_reset = on_password_reset  # the voice menu's physical-presence reset
+        self.addresses = addresses  # this device's IP addresses, for the voice menu
+        self.prompts = prompts if prompts is not None else PromptLibrary()
         self.wall = wall
         self.calls: dict[str, CallRecord] = {}  # by the agent's call handle
         self.sip = SipRuntime(sip_host, sip_port, on_event=self._sip_event)
@@ -155,8 +169,12 @@ class Telephony:
                                                   **line_features(line_cfg, account))
             if setups[index].fallback_account not in self.accounts:
                 setups[index].fallback_account = ""
+        menu = self.prompts.available
+        if not menu:
+            log.warning("no recorded prompts: the voice menu and spoken intercepts are off")
         self.phone = Phone(agent, setups, local_time=self._local_time,
-                           codes=self.config.features.codes())
+                           codes=self.config.features.codes(),
+                           facts=self._facts if menu else None)
         log.info("telephony started", extra={"sip": f"{self.sip.advertise}:{self.sip.port}",
                                              "accounts": len(self.accounts)})
 
@@ -177,6 +195,15 @@ class Telephony:
                 setattr(setup, name, value)
             if setup.fallback_account not in self.accounts:
                 setup.fallback_account = ""
+
+    def _facts(self) -> DeviceFacts:
+        import tipring
+
+        return DeviceFacts(
+            addresses=tuple(self.addresses()),
+            registrations=tuple((account, state.words.startswith("registered"))
+                                for account, state in self.accounts.items()),
+            version=tipring.__version__)
 
     def _local_time(self) -> datetime.datetime:
         try:
@@ -212,6 +239,9 @@ class Telephony:
                 record.stats = event
                 self.on_change()  # live figures: the status view redraws each second
         if self.phone is None:
+            return
+        if isinstance(event, PromptFinished):
+            self._call_phone(lambda phone, now: phone.prompt_finished(index, now))
             return
         self._call_phone(lambda phone, now: phone.line_event(index, event, now))
         self._track(self.sip.clock())
@@ -420,6 +450,16 @@ class Telephony:
                                                                  leg=action.call))
             elif isinstance(action, SaveLineSetting):
                 self.on_setting(action.line, action.name, action.value)
+            elif isinstance(action, PlayPrompt):
+                try:
+                    runner.audio.play_prompt(self.prompts.pcm(action.clips))
+                except PromptError as exc:
+                    log.error("prompt not played", extra={"line": action.line,
+                                                          "reason": str(exc)})
+            elif isinstance(action, StopPrompt):
+                runner.audio.stop_prompt()
+            elif isinstance(action, ClearWebPassword):
+                self.on_password_reset()
         self._arm_phone_timer()
         self.on_change()
 

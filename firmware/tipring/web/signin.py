@@ -113,6 +113,13 @@ async def setup_submit(request: web.Request) -> web.Response:
         except OSError as exc:
             other = [f"the configuration could not be saved: {exc.strerror or exc}"]
             return render(request, "setup.html", code=500, **_setup_context(request, {}, form, other))
+        # After a password reset (voice menu), nothing issued under the old password may
+        # come back to life with the new one.
+        if state(request).tokens.revoke_all():
+            try:
+                await state(request).tokens.flush()
+            except OSError as exc:
+                log.error("revoked API tokens not saved", extra={"reason": str(exc)})
     log.info("first-boot setup done", extra={"client": client_address(request)})
     notify(request, "The admin password is set. Next: add your SIP account.")
     return _sign_in(request, "/accounts")
