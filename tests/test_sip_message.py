@@ -417,3 +417,57 @@ def test_list_values_with_unterminated_quote_raise_the_layer_error() -> None:
     with pytest.raises(SipParseError):
         headers.values("Contact")
     assert headers.lines("Contact") == ['"Bob <sip:bob@example.com>, <sip:c@example.com>']
+
+
+# --- typed reads are parsed once per header section ------------------------------------------
+
+
+def test_typed_reads_parse_each_field_once_until_it_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tipring.sip import message as message_module
+
+    calls = {"via": 0, "from_to": 0}
+    real_via, real_from_to = message_module.parse_via, message_module.parse_from_to
+
+    def counting_via(value: str) -> list[Via]:
+        calls["via"] += 1
+        return real_via(value)
+
+    def counting_from_to(value: str) -> NameAddr:
+        calls["from_to"] += 1
+        return real_from_to(value)
+
+    monkeypatch.setattr(message_module, "parse_via", counting_via)
+    monkeypatch.setattr(message_module, "parse_from_to", counting_from_to)
+    request = parse_message(wire())
+    assert calls == {"via": 1, "from_to": 2}  # the parser's own check of the core fields
+    for _ in range(3):
+        assert request.via[0].branch == "z9hG4bK776asdhds"
+        assert request.from_.tag == "1928301774" and request.to.tag is None
+    assert calls == {"via": 1, "from_to": 2}
+
+    # A change to any header line forgets what was read: no stale value is ever served.
+    request.headers.add("Via", "SIP/2.0/TCP proxy.example.com;branch=z9hG4bKnew", first=True)
+    assert [v.branch for v in request.via] == ["z9hG4bKnew", "z9hG4bK776asdhds"]
+    request.headers.set("To", '"Bob" <sip:bob@biloxi.example.com>;tag=abc')
+    assert request.to.tag == "abc"
+    request.headers.remove("Via")
+    assert request.via == []
+    assert calls == {"via": 3, "from_to": 3}  # two Via lines, then none
+
+
+def test_typed_list_reads_hand_out_copies() -> None:
+    request = parse_message(wire("Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>"))
+    assert isinstance(request, Request)
+    request.via.clear()
+    request.route.pop()
+    assert len(request.via) == 1 and len(request.route) == 2
+
+
+def test_a_bad_field_is_not_remembered_as_good() -> None:
+    request = Request("OPTIONS", parse_uri("sip:bob@example.com"))
+    request.headers.add("CSeq", "not a cseq")
+    for _ in range(2):
+        with pytest.raises(SipParseError):
+            request.cseq  # noqa: B018
+    request.headers.set("CSeq", "7 OPTIONS")
+    assert request.cseq.number == 7

@@ -25,6 +25,7 @@ the call), `ring`, `early_media`, `answer`, `reject`, `redirect`, `cancel`, `han
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections import deque
@@ -601,9 +602,10 @@ def _via_received(request: Request, source: Address) -> None:
     """RFC 3261 18.2.1 and RFC 3581: note where the request really came from in its top Via."""
     lines = request.headers.lines("Via")
     try:
-        top = request.via[0]
+        parsed = request.via[0]
     except (SipParseError, IndexError):
         return
+    top = dataclasses.replace(parsed, params=parsed.params.copy())  # the parsed one is shared
     changed = False
     if host_key(top.host) != host_key(source[0]):
         top.params["received"] = source[0]
