@@ -2,8 +2,9 @@
 
 A `Registration` owns one binding: one Call-ID, rising CSeqs, one Contact. It registers,
 refreshes before the granted expiry runs out, answers digest challenges and 423 Min-Expires,
-fails over to the next server address on a timeout, transport error or 5xx, backs off with
-jitter when every address has failed (a long wait after 403, so a wrong password does not lock
+fails over to the next server address on a timeout, transport error or 5xx, returns to the
+first address once it answers again (failback), backs off with jitter when every address has
+failed (a long wait after 403, so a wrong password does not lock
 the account at the provider), learns its public address from the `received`/`rport` a server
 puts in our Via and re-registers with it, keeps the NAT binding open, and unregisters on
 shutdown. Addresses come resolved (see `dns.py`): this module never asks DNS.
@@ -53,6 +54,10 @@ class RegistrationSettings:
     retry_max_s: float = 1800.0
     forbidden_retry_s: float = 3600.0  # after 403 or a wrong password
     pong_timeout_s: float = 10.0  # RFC 5626 4.4.1: a CRLF ping unanswered this long = dead flow
+    # While registered on a later address, ask the first one again this often (0 = never).
+    # Five minutes: a probe costs one REGISTER transaction and never touches the working
+    # binding, so it can be frequent; much shorter would chase a flapping primary.
+    failback_s: float = 300.0
 
     @classmethod
     def from_account(cls, account: AccountConfig, **overrides: object) -> RegistrationSettings:
@@ -150,6 +155,11 @@ class Registration:
         self._tx: ClientTransaction | None = None
         self._unregister_after = False
         self._old_contact: str | None = None
+        # Failback: the REGISTER in flight is a probe of the first address, sent while the
+        # binding stays on `target_index`; `_refresh_due` notes a refresh that fell in it.
+        self._probing = False
+        self._refresh_due = False
+        self._probe_after_refresh = False
 
     # --- what the agent reads -------------------------------------------------------------
 
@@ -166,7 +176,13 @@ class Registration:
     def registrar_uri(self) -> SipUri:
         """The REGISTER Request-URI for the server in use (primary or backup registrar)."""
         s = self.settings
-        return s.registrar_uri_for(s.backup_registrar) if self.on_backup else s.registrar_uri
+        backup = self.on_backup and not self._probing  # a probe asks the primary registrar
+        return s.registrar_uri_for(s.backup_registrar) if backup else s.registrar_uri
+
+    @property
+    def _register_target(self) -> Address | None:
+        """Where the next REGISTER goes: the first address while probing it, else the server."""
+        return self.targets[0] if self._probing and self.targets else self.server
 
     @property
     def contact_uri(self) -> SipUri:
@@ -197,6 +213,8 @@ class Registration:
     def unregister(self, now: float) -> None:
         """Remove the binding (shutdown, account disabled). Ends with `Unregistered`."""
         self.timers.clear()
+        # The binding to remove is the current one.
+        self._probing = self._refresh_due = self._probe_after_refresh = False
         if self.state in ("unregistered", "failed") and self._tx is None:
             self.state = "unregistered"
             self.emit(Unregistered(self.settings.account))
@@ -213,6 +231,8 @@ class Registration:
         self.targets = list(targets) + list(backup_targets or ())
         self.backup_from = len(targets)
         self.target_index = 0
+        self._probing = self._probe_after_refresh = False
+        self.timers.stop("failback")
 
     def flow_failed(self, now: float) -> None:
         """The flow to the server died (no pong, connection lost): re-register at once."""
@@ -223,6 +243,8 @@ class Registration:
         self._next_target()
         if self._tx is None:
             self._send(now)
+        elif self._probing:
+            self._refresh_due = True  # if the probe fails, register where we moved to
 
     def pong_received(self) -> None:
         self.timers.stop("pong")
@@ -236,6 +258,10 @@ class Registration:
             if name in ("refresh", "retry"):
                 if self._tx is None and self.state != "unregistering":
                     self._send(now)
+                elif self._probing:
+                    self._refresh_due = True  # sent once the probe is answered
+            elif name == "failback":
+                self._failback(now)
             elif name == "keepalive":
                 self._keepalive(now)
             elif name == "pong":
@@ -295,8 +321,37 @@ class Registration:
             request.headers.add(name, value)
         return request
 
+    def _failback(self, now: float) -> None:
+        """Probe the first address with a REGISTER; the binding where we are stays in use.
+
+        A probe that could still be unanswered (Timer F) when the refresh falls due waits
+        for that refresh's 2xx instead, so the refresh always has its full margin.
+        """
+        if self.target_index == 0 or self.state != "registered" or self._tx is not None:
+            if self.target_index > 0 and self.state != "unregistering":
+                self.timers.start("failback", now + self.settings.failback_s)
+            return
+        refresh = self.timers.due("refresh")
+        if refresh is not None and refresh < now + self.layer.timers.b:
+            self._probe_after_refresh = True
+            return
+        log.info("registration of %s: asking the first registrar address again",
+                 self.settings.account)
+        self._probing = True
+        self._send(now)
+
+    def _probe_failed(self, status: int, now: float) -> None:
+        """The first address still fails: carry on where the binding is, ask again later."""
+        self._probing = False
+        log.info("registration of %s: first registrar address still failing (%d)",
+                 self.settings.account, status)
+        self.timers.start("failback", now + self.settings.failback_s)
+        if self._refresh_due:
+            self._refresh_due = False
+            self._send(now)
+
     def _send(self, now: float, request: Request | None = None) -> None:
-        server = self.server
+        server = self._register_target
         if server is None:
             self._fail(503, "no server address", now, failover=False)
             return
@@ -320,6 +375,8 @@ class Registration:
                 self._challenged(tx.request, response, now)
             elif status == 423:
                 self._too_brief(response, now)
+            elif self._probing:
+                self._probe_failed(status, now)
             elif unregistering:
                 self._unregistered(now)
             elif status == 403:
@@ -330,7 +387,10 @@ class Registration:
                 self._fail(status, response.reason, now, failover=failover)
         except SipParseError as error:  # the registrar's answer had a bad header we needed
             log.info("bad REGISTER response from registrar: %s", error.reason)
-            self._fail(status, "bad response", now, failover=True)
+            if self._probing:
+                self._probe_failed(status, now)
+            else:
+                self._fail(status, "bad response", now, failover=True)
 
     def _success(self, request: Request, response: Response, now: float) -> None:
         if self.state == "unregistering" or request.headers.get("Expires") == "0":
@@ -342,8 +402,16 @@ class Registration:
             self._unregister_after = False
             self._send(now)
             return
-        self._old_contact = None
         granted = self._granted(response)
+        if granted <= 0 and self._probing:
+            self._probe_failed(response.status, now)
+            return
+        if self._probing:  # the first address answers again: the binding moves back to it
+            log.info("registration of %s is back on the first registrar address",
+                     self.settings.account)
+            self._probing = self._refresh_due = False
+            self.target_index = 0
+        self._old_contact = None
         if granted <= 0:
             self._fail(response.status, "registrar granted no binding", now, failover=False)
             return
@@ -358,6 +426,14 @@ class Registration:
         self.timers.start("refresh", now + refresh_delay(granted))
         if self.settings.keepalive_s > 0:
             self.timers.start("keepalive", now + self.settings.keepalive_s)
+        if self.target_index == 0:
+            self.timers.stop("failback")
+            self._probe_after_refresh = False
+        elif self._probe_after_refresh:
+            self._probe_after_refresh = False
+            self.timers.start("failback", now)
+        elif self.settings.failback_s > 0 and not self.timers.running("failback"):
+            self.timers.start("failback", now + self.settings.failback_s)
         self.emit(Registered(self.settings.account, granted, str(self.contact_uri),
                              self.server or ("", 0, "")))
 
@@ -405,6 +481,9 @@ class Registration:
             reason = error.reason if isinstance(error, AuthFailed) else "bad challenge"
             if expires == 0:
                 self._unregistered(now)
+                return
+            if self._probing:
+                self._probe_failed(response.status, now)
                 return
             self._fail(response.status, reason, now, failover=False,
                        wait=self.settings.forbidden_retry_s)
