@@ -14,10 +14,10 @@ no lookup. Commands from the phone layer go through `act(fn)` (or the shortcuts)
 `fn(agent, now)` and then sends what it queued, so nothing is left waiting for the next
 packet. Nothing from the network or a failing callback escapes into the loop.
 
-Not here yet: resolving host names met in Record-Route/Contact (`agent.learn_addresses`), and
-a public signal from the agent that a stream's framing broke; until the agent grows one, a
-stream whose framer the agent dropped (a fatal framing error) is closed by looking at
-`agent._framers` after `receive`.
+A stream whose framing broke is closed once what was queued for it (its 400) is sent: the
+agent lists such streams in `agent.connections_to_close()`.
+
+Not here yet: resolving host names met in Record-Route/Contact (`agent.learn_addresses`).
 """
 
 from __future__ import annotations
@@ -240,15 +240,8 @@ class SipRuntime:
         if self.agent is None or not isinstance(data, bytes):
             return
         address: Address = (source.host, source.port, source.transport)
-        framers: dict[Address, object] = getattr(self.agent, "_framers", {})
         self.agent.receive(data, address, self.clock())
-        self._pump()  # a 400 for the broken message goes out before the close below
-        if source.transport != "udp" and address not in framers:
-            # The agent dropped the stream's framer: a fatal framing error (RFC 4475 ncl,
-            # mcl01) or the framer otherwise closed. The stream cannot be resynchronised.
-            # (The agent has no public signal for this yet; see the module notes.)
-            log.info("closing %s:%d/%s after a fatal framing error", *address)
-            self.transports.close_connection(source)
+        self._pump()
 
     def _lost(self, destination: Destination) -> None:
         if self.agent is None:
@@ -275,6 +268,11 @@ class SipRuntime:
             outgoing = agent.datagrams_to_send()
             for data, (host, port, transport) in outgoing:
                 self._send(data, (host, port, transport))
+            for address in agent.connections_to_close():  # after its 400, sent just above
+                log.info("closing %s:%d/%s after a fatal framing error", *address)
+                self.transports.close_connection(Destination(
+                    address[0], address[1], address[2],  # type: ignore[arg-type]
+                    self._tls_names.get(address)))
             handled = False
             while (event := agent.next_event()) is not None:
                 handled = True

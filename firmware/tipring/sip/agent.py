@@ -133,6 +133,7 @@ class UserAgent:
         self.sessions: dict[str, InviteSession] = {}
         self._events: deque[Event] = deque()
         self._framers: dict[Address, StreamFramer] = {}
+        self._to_close: list[Address] = []
         self._hosts: dict[str, list[Address]] = {}
         self._refusals = _RateLimit()
         self.mailboxes: dict[str, MailboxSubscription] = {}
@@ -145,8 +146,9 @@ class UserAgent:
                 framer = self._framers.setdefault(source, StreamFramer())
                 for item in framer.feed(data):
                     self._stream_item(item, source, now)
-                if framer.closed:
+                if framer.closed:  # a fatal framing error: the stream cannot be resynchronised
                     del self._framers[source]
+                    self._to_close.append(source)
             elif data.strip(b"\r\n"):
                 self._datagram(data, source, now)
         except Exception:  # a bug must never take the signalling loop down
@@ -154,6 +156,16 @@ class UserAgent:
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
         return self.layer.datagrams_to_send()
+
+    def connections_to_close(self) -> list[Address]:
+        """Streams (TCP/TLS sources) the agent gave up on since the last call, oldest first.
+
+        A fatal framing error (a bad Content-Length, an oversized header section) leaves no
+        way to find the next message, so the runtime must close the connection, after
+        sending what `datagrams_to_send` gave it (the 400 for the broken request goes first).
+        """
+        out, self._to_close = self._to_close, []
+        return out
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
