@@ -22,6 +22,7 @@ from peers.kamailio import Kamailio
 from test_sip_peers import Phone, account, blocking, run
 from tipring.runtime.siptrace import RECORD_OVERHEAD, SipTrace
 from tipring.sip.registration import Registered
+from tipring.sip.stun import binding_request
 
 pytest_plugins = ["peers.fixtures"]
 
@@ -112,6 +113,7 @@ def test_bounded_by_bytes_oldest_first_and_switchable() -> None:
     assert SipTrace().pcap() == struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1)
     trace.enabled = True
     trace.record("in", "udp", LOCAL, REMOTE, b"\r\n\r\n")  # a keep-alive is not a message
+    trace.record("out", "udp", LOCAL, REMOTE, binding_request(b"\x01" * 12))  # nor is STUN
     assert trace.records() == []
     with pytest.raises(ValueError):
         SipTrace(max_bytes=0)

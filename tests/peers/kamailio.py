@@ -56,6 +56,9 @@ class Kamailio:
     ``tls``: (certificate, key) PEM files: also listen TLS on ``tls_port`` (default: port + 1;
     needs the kamailio-tls-modules package). Client certificates are not asked for, and
     Kamailio does not verify ours when it connects to a TLS contact.
+    ``flow_timer``: run the registrar as an RFC 5626 outbound registrar (``outbound_mode`` 1:
+    outbound when the UA asks) that sends this Flow-Timer, and answer STUN Binding requests
+    on the SIP UDP port (the ``stun`` module; kamailio-outbound-modules has ``outbound``).
     """
 
     def __init__(
@@ -76,6 +79,7 @@ class Kamailio:
         max_lifetime: int = 600,
         tls: tuple[Path, Path] | None = None,
         tls_port: int | None = None,
+        flow_timer: int | None = None,
     ) -> None:
         if transport not in ("udp", "tcp", "tls"):
             raise ValueError("transport must be 'udp', 'tcp' or 'tls'")
@@ -92,6 +96,7 @@ class Kamailio:
         self.host = host
         self.port = port or free_port(host, span=2 if tls else 1)
         self.tls = tls
+        self.flow_timer = flow_timer
         self.tls_port = (tls_port or self.port + 1) if tls else None
         self.transport = transport
         self.realm = realm
@@ -341,6 +346,13 @@ modparam("tls", "require_certificate", 0)
             if self.invite_auth
             else ""
         )
+        outbound = ""
+        if self.flow_timer is not None:
+            outbound = f"""loadmodule "stun.so"
+loadmodule "outbound.so"
+modparam("registrar", "outbound_mode", 1)
+modparam("registrar", "flow_timer", {self.flow_timer})
+"""
         return f"""#!KAMAILIO
 # Written by tests/peers/kamailio.py for one test: registrar + proxy, digest auth, no database.
 
@@ -382,7 +394,7 @@ loadmodule "htable.so"
 loadmodule "auth.so"
 loadmodule "ctl.so"
 loadmodule "jsonrpcs.so"
-{tls_modules}
+{tls_modules}{outbound}
 modparam("ctl", "binrpc", "unix:{self.ctl_socket}")
 modparam("jsonrpcs", "transport", 4)
 modparam("jsonrpcs", "dgram_socket", "{self.rpc_socket}")

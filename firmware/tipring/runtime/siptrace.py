@@ -26,6 +26,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tipring.sip.stun import is_stun
+
 HostPort = tuple[str, int]
 
 DEFAULT_MAX_BYTES = 1 << 20
@@ -93,7 +95,7 @@ class SipTrace:
             raise ValueError("direction must be 'in' or 'out'")
         now = self.clock()
         if transport == "udp":
-            if data.strip(b"\r\n"):  # CRLF keep-alives are not SIP messages
+            if data.strip(b"\r\n") and not is_stun(data):  # keep-alives are not SIP messages
                 self._store(TraceRecord(now, direction, transport, local, remote,
                                         mask_credentials(data, _Flow())))
             return

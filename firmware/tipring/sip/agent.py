@@ -38,6 +38,7 @@ from .dialog import ALLOW, ALLOW_METHODS, address_of, new_call_id
 from .framing import FramingError, KeepAlive, StreamFramer
 from .grammar import SipParseError, is_token, split_commas
 from .message import Request, Response, build_response, parse_message
+from .stun import is_stun, parse_binding_response
 from .registration import (
     MailboxSubscription,
     MessageWaiting,
@@ -149,10 +150,21 @@ class UserAgent:
                 if framer.closed:  # a fatal framing error: the stream cannot be resynchronised
                     del self._framers[source]
                     self._to_close.append(source)
+            elif is_stun(data):
+                self._stun(data, source, now)
             elif data.strip(b"\r\n"):
                 self._datagram(data, source, now)
         except Exception:  # a bug must never take the signalling loop down
             log.exception("SIP agent failed on a message from %s:%d", source[0], source[1])
+
+    def _stun(self, data: bytes, source: Address, now: float) -> None:
+        """A STUN answer to an outbound keep-alive: to the registration it came back to."""
+        response = parse_binding_response(data)
+        if response is None:
+            return
+        for account in self.accounts.values():
+            if account.registration.server == source:
+                account.registration.stun_response(response, now)
 
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
         return self.layer.datagrams_to_send()
@@ -378,7 +390,7 @@ class UserAgent:
     def contact_for(self, account: str) -> str:
         known = self.accounts.get(account)
         if known is not None:
-            return known.registration.contact
+            return known.registration.dialog_contact
         host, port, _ = self.locals[0]
         return f"<sip:{host}:{port}>"
 
