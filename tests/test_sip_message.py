@@ -423,27 +423,29 @@ def test_list_values_with_unterminated_quote_raise_the_layer_error() -> None:
 
 
 def test_typed_reads_parse_each_field_once_until_it_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tipring.sip import headers as headers_module
     from tipring.sip import message as message_module
 
-    calls = {"via": 0, "from_to": 0}
-    real_via, real_from_to = message_module.parse_via, message_module.parse_from_to
+    calls = {"via": 0, "name_addr": 0}
+    real_via, real_name_addr = message_module.parse_via, headers_module.parse_name_addr
 
     def counting_via(value: str) -> list[Via]:
         calls["via"] += 1
         return real_via(value)
 
-    def counting_from_to(value: str) -> NameAddr:
-        calls["from_to"] += 1
-        return real_from_to(value)
+    def counting_name_addr(value: str) -> NameAddr:
+        calls["name_addr"] += 1
+        return real_name_addr(value)
 
     monkeypatch.setattr(message_module, "parse_via", counting_via)
-    monkeypatch.setattr(message_module, "parse_from_to", counting_from_to)
+    monkeypatch.setattr(headers_module, "parse_name_addr", counting_name_addr)
     request = parse_message(wire())
-    assert calls == {"via": 1, "from_to": 2}  # the parser's own check of the core fields
+    assert calls == {"via": 1, "name_addr": 3}  # the parser's check: From, To, Contact
     for _ in range(3):
         assert request.via[0].branch == "z9hG4bK776asdhds"
         assert request.from_.tag == "1928301774" and request.to.tag is None
-    assert calls == {"via": 1, "from_to": 2}
+        assert request.contacts[0].uri.host == "pc33.atlanta.example.com"  # type: ignore[union-attr]
+    assert calls == {"via": 1, "name_addr": 3}
 
     # A change to any header line forgets what was read: no stale value is ever served.
     request.headers.add("Via", "SIP/2.0/TCP proxy.example.com;branch=z9hG4bKnew", first=True)
@@ -452,7 +454,7 @@ def test_typed_reads_parse_each_field_once_until_it_changes(monkeypatch: pytest.
     assert request.to.tag == "abc"
     request.headers.remove("Via")
     assert request.via == []
-    assert calls == {"via": 3, "from_to": 3}  # two Via lines, then none
+    assert calls == {"via": 3, "name_addr": 4}  # two Via lines, then none; the new To
 
 
 def test_typed_list_reads_hand_out_copies() -> None:

@@ -137,6 +137,10 @@ class Headers:
             value = self._parsed[key] = parse()
             return value
 
+    def remember(self, key: str, value: object) -> None:
+        """Keep `value`, just parsed from the current lines, as what `parsed(key, ...)` gives."""
+        self._parsed[key] = value
+
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Append a field line, or with `first` put it before any other of that name (a Via)."""
         name = canonical_name(name)

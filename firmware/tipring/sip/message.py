@@ -394,34 +394,43 @@ def _parse_status_line(line: str, headers: Headers, body: bytes) -> Response:
 def _check_core_fields(message: Request | Response) -> None:
     """Parse the fields every layer relies on, so a message that parses can be routed.
 
-    The typed accessors do the parsing, so what is read here is kept for the layers above.
+    What is parsed here is kept (`Headers.remember`) for the typed accessors: the layers
+    above read the same values without parsing them again.
     """
     headers = message.headers
     for name in _SINGLE_VALUED:
         if headers.count(name) > 1:
             raise SipParseError(f"Multiple {name} headers")
-    if isinstance(message, Request) and "Via" not in headers:
+    vias = headers.lines("Via")
+    if isinstance(message, Request) and not vias:
         raise SipParseError("Missing Via header")
-    _reason(lambda: message.via, "Via")
-    for name in ("From", "To", "Call-ID", "CSeq"):
-        if name in headers:
-            _reason(getattr, name, message, _ACCESSORS[name])
+    remember = headers.remember
+    remember("Via", [via for line in vias for via in _reason(parse_via, line, "Via")])
+    for name, parse in _CORE_SINGLE:
+        value = headers.get(name)
+        if value is not None:
+            remember(name, _reason(parse, value, name))
     contacts = headers.lines("Contact")
     if not (len(contacts) == 1 and is_wildcard_contact(contacts[0])):
-        _reason(lambda: message.name_addrs("Contact"), "Contact")
+        remember("addrs:Contact", [a for line in contacts
+                                   for a in _reason(parse_name_addr_list, line, "Contact")])
     for name in ("Route", "Record-Route"):
-        if name in headers:
-            _reason(message.name_addrs, name, name)
-    _reason(lambda: message.content_type, "Content-Type")
+        remember("addrs:" + name, [a for line in headers.lines(name)
+                                   for a in _reason(parse_name_addr_list, line, name)])
+    value = headers.get("Content-Type")
+    remember("Content-Type", None if value is None else
+             _reason(parse_media_type, value, "Content-Type"))
 
 
-_ACCESSORS = {"From": "from_", "To": "to", "Call-ID": "call_id", "CSeq": "cseq"}
+_CORE_SINGLE: tuple[tuple[str, Callable[[str], object]], ...] = (
+    ("From", parse_from_to), ("To", parse_from_to), ("Call-ID", parse_call_id),
+    ("CSeq", parse_cseq))
 
 
-def _reason(read: Callable[..., object], name: str, *args: object) -> None:
-    """Run a typed read; its error becomes "Bad <name> header" (RFC 3261 21.4.1 style)."""
+def _reason(parse: Callable[[str], T], value: str, name: str) -> T:
+    """Run a field parser; its error becomes "Bad <name> header" (RFC 3261 21.4.1 style)."""
     try:
-        read(*args)
+        return parse(value)
     except SipParseError as error:
         raise SipParseError(f"Bad {name} header: {error.reason}") from None
 
