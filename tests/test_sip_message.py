@@ -417,3 +417,59 @@ def test_list_values_with_unterminated_quote_raise_the_layer_error() -> None:
     with pytest.raises(SipParseError):
         headers.values("Contact")
     assert headers.lines("Contact") == ['"Bob <sip:bob@example.com>, <sip:c@example.com>']
+
+
+# --- typed reads are parsed once per header section ------------------------------------------
+
+
+def test_typed_reads_parse_each_field_once_until_it_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tipring.sip import headers as headers_module
+    from tipring.sip import message as message_module
+
+    calls = {"via": 0, "name_addr": 0}
+    real_via, real_name_addr = message_module.parse_via, headers_module.parse_name_addr
+
+    def counting_via(value: str) -> list[Via]:
+        calls["via"] += 1
+        return real_via(value)
+
+    def counting_name_addr(value: str) -> NameAddr:
+        calls["name_addr"] += 1
+        return real_name_addr(value)
+
+    monkeypatch.setattr(message_module, "parse_via", counting_via)
+    monkeypatch.setattr(headers_module, "parse_name_addr", counting_name_addr)
+    request = parse_message(wire())
+    assert calls == {"via": 1, "name_addr": 3}  # the parser's check: From, To, Contact
+    for _ in range(3):
+        assert request.via[0].branch == "z9hG4bK776asdhds"
+        assert request.from_.tag == "1928301774" and request.to.tag is None
+        assert request.contacts[0].uri.host == "pc33.atlanta.example.com"  # type: ignore[union-attr]
+    assert calls == {"via": 1, "name_addr": 3}
+
+    # A change to any header line forgets what was read: no stale value is ever served.
+    request.headers.add("Via", "SIP/2.0/TCP proxy.example.com;branch=z9hG4bKnew", first=True)
+    assert [v.branch for v in request.via] == ["z9hG4bKnew", "z9hG4bK776asdhds"]
+    request.headers.set("To", '"Bob" <sip:bob@biloxi.example.com>;tag=abc')
+    assert request.to.tag == "abc"
+    request.headers.remove("Via")
+    assert request.via == []
+    assert calls == {"via": 3, "name_addr": 4}  # two Via lines, then none; the new To
+
+
+def test_typed_list_reads_hand_out_copies() -> None:
+    request = parse_message(wire("Route: <sip:p1.example.com;lr>, <sip:p2.example.com;lr>"))
+    assert isinstance(request, Request)
+    request.via.clear()
+    request.route.pop()
+    assert len(request.via) == 1 and len(request.route) == 2
+
+
+def test_a_bad_field_is_not_remembered_as_good() -> None:
+    request = Request("OPTIONS", parse_uri("sip:bob@example.com"))
+    request.headers.add("CSeq", "not a cseq")
+    for _ in range(2):
+        with pytest.raises(SipParseError):
+            request.cseq  # noqa: B018
+    request.headers.set("CSeq", "7 OPTIONS")
+    assert request.cseq.number == 7

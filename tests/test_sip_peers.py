@@ -755,8 +755,8 @@ def test_junk_and_a_failing_event_handler_do_not_stop_the_runtime(kamailio: Kama
     run(main)
 
 
-# --- TLS: Kamailio's TLS module (kamailio-tls-modules) is not installed here, so the TLS path
-# --- is proven runtime to runtime: a name resolved by DNS is the name the certificate must carry.
+# --- TLS runtime to runtime: a name resolved by DNS is the name the certificate must carry.
+# --- (TLS against Kamailio and baresip: test_sip_tls_peers.py.)
 
 
 @pytest.fixture(scope="module")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import random
 
@@ -282,3 +283,91 @@ def test_the_password_never_reaches_a_log(caplog):
     assert caplog.records  # the failure was logged...
     assert "hunter2" not in caplog.text  # ...without the password
     assert "hunter2" not in repr(agent.registration("acct").settings)
+
+
+# --- failback to the first registrar address ----------------------------------------------
+
+
+def failover_setup(**overrides):
+    """The first address (REG) is dead at start; the second (REG2) answers."""
+    net = VirtualNetwork(latency=0.01)
+    agent = UserAgent(PHONE, rng=random.Random(3))
+    agent.add_account(settings(**overrides), [REG, REG2])
+    secondary = FakeRegistrar()
+    net.attach(PHONE, agent)
+    net.attach(REG2, secondary)
+    return net, agent, secondary
+
+
+def ok_times(net: VirtualNetwork, server: tuple[str, int, str]) -> list[float]:
+    """When `server` sent a 2xx to a REGISTER (each one a binding granted)."""
+    return [p.sent_at for p in net.log if p.source[:2] == server[:2]
+            and p.first_line.startswith("SIP/2.0 200") and b"REGISTER" in p.data]
+
+
+def test_failback_returns_to_the_first_address_once_it_answers():
+    net, agent, secondary = failover_setup()
+    agent.register("acct", 0.0)
+    net.run(40)
+    assert [e.server for e in events(agent) if isinstance(e, Registered)] == [REG2]
+    primary = FakeRegistrar()
+    net.run(100)
+    net.attach(REG, primary)  # the first registrar comes back
+    net.run(600)
+    [back] = events(agent)
+    assert isinstance(back, Registered) and back.server == REG
+    registration = agent.accounts["acct"].registration
+    assert registration.server == REG and not registration.timers.running("failback")
+    # The probe went out one failback interval (300 s) after the backup binding was made.
+    assert registers(primary)[0][0] == pytest.approx(ok_times(net, REG2)[0] + 300, abs=0.1)
+    # The backup binding was never removed (nor refreshed) during or after the move: it
+    # served calls until the primary took over and then simply expires.
+    assert all(f["expires"] != ["0"] for _, f in registers(secondary))
+    assert len(ok_times(net, REG2)) == 1
+    net.run(4000)  # refreshes now go to the first address
+    assert len(ok_times(net, REG)) == 2 and len(ok_times(net, REG2)) == 1
+    assert events(agent) == [Registered("acct", 3600, back.contact, REG)]
+
+
+def test_failback_probe_to_a_dead_first_address_never_drops_the_backup_binding():
+    # Short bindings so refreshes fall inside probes; the binding must never lapse.
+    net, agent, _ = failover_setup(expires=600, failback_s=250)
+    agent.register("acct", 0.0)
+    net.run(3000)
+    assert [type(e) for e in events(agent)] == [Registered] + [Registered] * (
+        len(ok_times(net, REG2)) - 1)  # refreshes only: no failure was ever reported
+    registration = agent.accounts["acct"].registration
+    assert registration.server == REG2 and registration.state == "registered"
+    granted = ok_times(net, REG2)
+    assert granted[0] == pytest.approx(32.02, abs=0.01) and len(granted) >= 5
+    assert all(b - a < 600 for a, b in itertools.pairwise(granted))
+    assert 3000 - granted[-1] < 600
+    # Probes: REGISTER bursts to the first address, each a Timer E series ended by Timer F.
+    probes = [p.sent_at for p in net.sent("192.168.1.10", "REGISTER")
+              if p.destination[:2] == REG[:2] and p.sent_at > 40]
+    starts = [t for i, t in enumerate(probes) if i == 0 or t - probes[i - 1] > 40]
+    assert len(starts) >= 5
+    assert starts[0] == pytest.approx(granted[0] + 250, abs=0.1)
+    # No probe ran while a refresh was due: each probe starts at least Timer F before the
+    # next refresh, or right after one.
+    for start in starts:
+        later = [t for t in granted if t > start]
+        before = [t for t in granted if t <= start]
+        assert (later and later[0] - start >= 32) or (before and start - before[-1] < 1) \
+            or not later
+    # The probe due at 564 s would have spanned the refresh at 572 s: it followed it instead.
+    assert any(abs(start - g) < 1 for start in starts for g in granted[1:])
+
+
+def test_no_failback_when_turned_off_and_none_needed_on_the_first_address():
+    net, agent, _ = failover_setup(failback_s=0)
+    agent.register("acct", 0.0)
+    net.run(40)
+    net.attach(REG, FakeRegistrar())
+    net.run(3000)
+    assert agent.accounts["acct"].registration.server == REG2
+    assert not [p for p in net.log if p.destination[:2] == REG[:2] and p.sent_at > 40]
+    net, agent, _ = setup()
+    agent.register("acct", 0.0)
+    net.run(1000)
+    assert not agent.accounts["acct"].registration.timers.running("failback")

@@ -53,6 +53,12 @@ class Kamailio:
     ``invite_auth``: initial INVITE/MESSAGE/SUBSCRIBE from a listed user is challenged (407).
     ``bad_credentials_reply``: 401 re-challenges a wrong password, 403 refuses it.
     ``max_lifetime``: Kamailio is killed after this many seconds whatever happens.
+    ``tls``: (certificate, key) PEM files: also listen TLS on ``tls_port`` (default: port + 1;
+    needs the kamailio-tls-modules package). Client certificates are not asked for, and
+    Kamailio does not verify ours when it connects to a TLS contact.
+    ``flow_timer``: run the registrar as an RFC 5626 outbound registrar (``outbound_mode`` 1:
+    outbound when the UA asks) that sends this Flow-Timer, and answer STUN Binding requests
+    on the SIP UDP port (the ``stun`` module; kamailio-outbound-modules has ``outbound``).
     """
 
     def __init__(
@@ -71,9 +77,14 @@ class Kamailio:
         bad_credentials_reply: int = 401,
         debug: int = 2,
         max_lifetime: int = 600,
+        tls: tuple[Path, Path] | None = None,
+        tls_port: int | None = None,
+        flow_timer: int | None = None,
     ) -> None:
-        if transport not in ("udp", "tcp"):
-            raise ValueError("transport must be 'udp' or 'tcp' (TLS needs kamailio-tls-modules)")
+        if transport not in ("udp", "tcp", "tls"):
+            raise ValueError("transport must be 'udp', 'tcp' or 'tls'")
+        if transport == "tls" and tls is None:
+            raise ValueError("transport 'tls' needs tls=(certificate, key)")
         if bad_credentials_reply not in (401, 403):
             raise ValueError("bad_credentials_reply must be 401 or 403")
         self.users = dict({"1001": "secret1001", "1002": "secret1002"} if users is None else users)
@@ -83,7 +94,10 @@ class Kamailio:
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.host = host
-        self.port = port or free_port(host)
+        self.port = port or free_port(host, span=2 if tls else 1)
+        self.tls = tls
+        self.flow_timer = flow_timer
+        self.tls_port = (tls_port or self.port + 1) if tls else None
         self.transport = transport
         self.realm = realm
         self.min_expires = min_expires
@@ -109,8 +123,17 @@ class Kamailio:
         return f"{host}:{self.port}"
 
     @property
+    def tls_hostport(self) -> str:
+        """host:port of the TLS listener."""
+        assert self.tls_port is not None, "started without tls="
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.tls_port}"
+
+    @property
     def uri(self) -> str:
         """The proxy/registrar URI, e.g. ``sip:127.0.0.1:5060`` (``;transport=tcp`` for TCP)."""
+        if self.transport == "tls":
+            return f"sip:{self.tls_hostport};transport=tls"
         suffix = ";transport=tcp" if self.transport == "tcp" else ""
         return f"sip:{self.hostport}{suffix}"
 
@@ -270,6 +293,17 @@ class Kamailio:
 
     def _config(self) -> str:
         listen = [f"listen=udp:{self.hostport}", f"listen=tcp:{self.hostport}"]
+        tls_modules = ""
+        if self.tls is not None:
+            listen.append(f"listen=tls:{self.tls_hostport}")
+            cert, key = self.tls
+            tls_modules = f"""loadmodule "tls.so"
+modparam("tls", "certificate", "{cert}")
+modparam("tls", "private_key", "{key}")
+modparam("tls", "tls_method", "TLSv1.2+")
+modparam("tls", "verify_certificate", 0)
+modparam("tls", "require_certificate", 0)
+"""
         fill = "\n".join(f'    $sht(users=>{u}) = "{p}";' for u, p in sorted(self.users.items()))
         registrar_min = self.min_expires if self.min_expires is not None else 0
         max_expires = self.max_expires if self.max_expires is not None else 0
@@ -312,6 +346,13 @@ class Kamailio:
             if self.invite_auth
             else ""
         )
+        outbound = ""
+        if self.flow_timer is not None:
+            outbound = f"""loadmodule "stun.so"
+loadmodule "outbound.so"
+modparam("registrar", "outbound_mode", 1)
+modparam("registrar", "flow_timer", {self.flow_timer})
+"""
         return f"""#!KAMAILIO
 # Written by tests/peers/kamailio.py for one test: registrar + proxy, digest auth, no database.
 
@@ -329,7 +370,7 @@ rev_dns=no
 dns_try_ipv6=no
 dns_try_naptr=no
 use_dns_cache=off
-enable_tls=no
+enable_tls={"yes" if self.tls is not None else "no"}
 run_dir="{self._sockdir}"
 server_header="Server: kamailio-tipring-test"
 user_agent_header="User-Agent: kamailio-tipring-test"
@@ -353,7 +394,7 @@ loadmodule "htable.so"
 loadmodule "auth.so"
 loadmodule "ctl.so"
 loadmodule "jsonrpcs.so"
-
+{tls_modules}{outbound}
 modparam("ctl", "binrpc", "unix:{self.ctl_socket}")
 modparam("jsonrpcs", "transport", 4)
 modparam("jsonrpcs", "dgram_socket", "{self.rpc_socket}")

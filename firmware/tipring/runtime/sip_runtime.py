@@ -14,10 +14,13 @@ no lookup. Commands from the phone layer go through `act(fn)` (or the shortcuts)
 `fn(agent, now)` and then sends what it queued, so nothing is left waiting for the next
 packet. Nothing from the network or a failing callback escapes into the loop.
 
-Not here yet: resolving host names met in Record-Route/Contact (`agent.learn_addresses`), and
-a public signal from the agent that a stream's framing broke; until the agent grows one, a
-stream whose framer the agent dropped (a fatal framing error) is closed by looking at
-`agent._framers` after `receive`.
+Every datagram and stream chunk is also noted in `trace` (a `SipTrace`: the last MiB of
+signalling, credentials masked, downloadable as a pcap).
+
+A stream whose framing broke is closed once what was queued for it (its 400) is sent: the
+agent lists such streams in `agent.connections_to_close()`.
+
+Not here yet: resolving host names met in Record-Route/Contact (`agent.learn_addresses`).
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from tipring.sip.registration import Registered, RegistrationSettings, Unregiste
 from tipring.sip.timers import Address, TimerSettings
 
 from .sip_transport import Destination, SipTransports
+from .siptrace import SipTrace
 
 log = logging.getLogger("tipring.sip.runtime")
 
@@ -112,15 +116,18 @@ class SipRuntime:
                  timers: TimerSettings | None = None, rng: random.Random | None = None,
                  user_agent: str = "TipRing",
                  lookup: Lookup | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 trace: SipTrace | None = None) -> None:
         self.host, self.port = host, port
         # What goes into Via/Contact: a wildcard bind has no address a peer could reach.
         self.advertise = advertise or host
         self.on_event = on_event
         self.clock = clock
         self._agent_options: dict[str, Any] = dict(timers=timers, rng=rng, user_agent=user_agent)
+        self.trace = trace if trace is not None else SipTrace()
         self.transports = SipTransports(self._received, host, port, tls_server=tls_server,
-                                        tls_client=tls_client, raw=True, on_lost=self._lost)
+                                        tls_client=tls_client, raw=True, on_lost=self._lost,
+                                        on_wire=self._wire)
         self.tls = tls_server is not None
         self._lookup: Lookup | None = lookup
         self.agent: UserAgent | None = None
@@ -240,20 +247,20 @@ class SipRuntime:
         if self.agent is None or not isinstance(data, bytes):
             return
         address: Address = (source.host, source.port, source.transport)
-        framers: dict[Address, object] = getattr(self.agent, "_framers", {})
         self.agent.receive(data, address, self.clock())
-        self._pump()  # a 400 for the broken message goes out before the close below
-        if source.transport != "udp" and address not in framers:
-            # The agent dropped the stream's framer: a fatal framing error (RFC 4475 ncl,
-            # mcl01) or the framer otherwise closed. The stream cannot be resynchronised.
-            # (The agent has no public signal for this yet; see the module notes.)
-            log.info("closing %s:%d/%s after a fatal framing error", *address)
-            self.transports.close_connection(source)
+        self._pump()
+
+    def _wire(self, direction: str, transport: str, local: tuple[str, int],
+              remote: tuple[str, int], data: bytes) -> None:
+        if local[0] in ("0.0.0.0", "::"):  # a wildcard bind: show the address we advertise
+            local = (self.advertise, local[1])
+        self.trace.record(direction, transport, local, remote, data)
 
     def _lost(self, destination: Destination) -> None:
         if self.agent is None:
             return
         address: Address = (destination.host, destination.port, destination.transport)
+        self.trace.forget_flow(destination.transport, (destination.host, destination.port))
         log.info("flow to %s:%d/%s lost", *address)
         self.act(lambda agent, now: agent.transport_failed(address, now))
 
@@ -275,6 +282,11 @@ class SipRuntime:
             outgoing = agent.datagrams_to_send()
             for data, (host, port, transport) in outgoing:
                 self._send(data, (host, port, transport))
+            for address in agent.connections_to_close():  # after its 400, sent just above
+                log.info("closing %s:%d/%s after a fatal framing error", *address)
+                self.transports.close_connection(Destination(
+                    address[0], address[1], address[2],  # type: ignore[arg-type]
+                    self._tls_names.get(address)))
             handled = False
             while (event := agent.next_event()) is not None:
                 handled = True

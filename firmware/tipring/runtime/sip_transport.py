@@ -10,6 +10,8 @@ closed or could not be opened, so the agent can fail its transactions and flows 
 reused per destination and opened on demand; an inbound TCP/TLS connection is reused to reach
 the peer that opened it. Signalling is marked DSCP CS3. TLS verifies the server's certificate
 against the system CAs or a configured CA file, with SNI, and can present a client certificate.
+`on_wire` sees every datagram and stream chunk as it is written or read, with the socket's
+real local and remote address (the SIP trace; TLS data is seen in the clear).
 """
 
 from __future__ import annotations
@@ -43,6 +45,8 @@ class Destination:
 # A parsed Request/Response (or, with raw=True, the bytes received) and where from.
 Receiver = Callable[[object, Destination], None]
 LostHandler = Callable[[Destination], None]
+# on_wire(direction "in"/"out", transport, local (host, port), remote (host, port), data)
+WireTap = Callable[[str, str, tuple[str, int], tuple[str, int], bytes], None]
 ConnectionKey = tuple[str, int, str, str | None]
 
 
@@ -74,6 +78,7 @@ class _Datagrams(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
         source = Destination(addr[0], addr[1], "udp")
+        self.owner._tap_udp("in", source, data)
         if self.owner.raw:
             self.owner._hand_over(data, source)
         else:
@@ -93,25 +98,33 @@ class _Stream(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: Destination | None = None
         self.closed = asyncio.get_running_loop().create_future()
+        self.local: tuple[str, int] = ("0.0.0.0", 0)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
         self.transport = transport
         host, port = transport.get_extra_info("peername")[:2]
         self.peer = Destination(host, port, self.name)
+        self.local = tuple(transport.get_extra_info("sockname")[:2])  # type: ignore[assignment]
         self.key: ConnectionKey = _key(self.peer)
         _mark(transport.get_extra_info("socket"))
         self.owner._connections.setdefault(self.key, self)
 
+    def write(self, data: bytes) -> None:
+        assert self.transport is not None and self.peer is not None
+        self.owner._tap("out", self.name, self.local, self.peer, data)
+        self.transport.write(data)
+
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None and self.peer is not None
+        self.owner._tap("in", self.name, self.local, self.peer, data)
         if self.owner.raw:
             self.owner._hand_over(data, self.peer)
             return
         for item in self.framer.feed(data):
             if isinstance(item, KeepAlive):
                 if item.ping:
-                    self.transport.write(PONG)
+                    self.write(PONG)
             elif isinstance(item, FramingError):
                 log.info("bad stream message", extra={"peer": f"{self.peer.host}:{self.peer.port}",
                                                       "reason": str(item.error)})
@@ -138,10 +151,11 @@ class SipTransports:
     def __init__(self, receiver: Receiver, host: str = "0.0.0.0", port: int = 5060, *,
                  tls_client: ssl.SSLContext | None = None,
                  tls_server: ssl.SSLContext | None = None, raw: bool = False,
-                 on_lost: LostHandler | None = None) -> None:
+                 on_lost: LostHandler | None = None, on_wire: WireTap | None = None) -> None:
         self.receiver = receiver
         self.raw = raw
         self.on_lost = on_lost
+        self.on_wire = on_wire
         self.closing = False
         self._pending: dict[ConnectionKey, list[bytes]] = {}  # waiting for a connection
         self.host, self.port = host, port
@@ -181,6 +195,20 @@ class SipTransports:
         for server in self._servers:
             await server.wait_closed()
 
+    def _tap(self, direction: str, transport: str, local: tuple[str, int],
+             remote: Destination, data: bytes) -> None:
+        if self.on_wire is None:
+            return
+        try:
+            self.on_wire(direction, transport, local, (remote.host, remote.port), data)
+        except Exception:  # a trace must never cost a message
+            log.exception("wire tap failed")
+
+    def _tap_udp(self, direction: str, remote: Destination, data: bytes) -> None:
+        if self.on_wire is not None and self._udp is not None:
+            local = self._udp.get_extra_info("sockname")[:2]
+            self._tap(direction, "udp", (local[0], local[1]), remote, data)
+
     def _hand_over(self, data: bytes, source: Destination) -> None:
         try:
             self.receiver(data, source)
@@ -209,12 +237,13 @@ class SipTransports:
         if destination.transport == "udp":
             assert self._udp is not None
             self._udp.sendto(data, (destination.host, destination.port))
+            self._tap_udp("out", destination, data)
             return
         key = _key(destination)
         stream = self._connections.get(key)
         if stream is not None and stream.transport is not None and \
                 not stream.transport.is_closing():
-            stream.transport.write(data)
+            stream.write(data)
             return
         queued = self._pending.get(key)
         if queued is not None:
@@ -234,8 +263,7 @@ class SipTransports:
             self._lost(destination)
             return
         for data in self._pending.pop(key, []):
-            assert stream.transport is not None
-            stream.transport.write(data)
+            stream.write(data)
 
     def _deliver_datagram(self, data: bytes, source: Destination) -> None:
         if data.strip(b"\r\n") == b"":
@@ -254,12 +282,12 @@ class SipTransports:
         if destination.transport == "udp":
             assert self._udp is not None
             self._udp.sendto(data, (destination.host, destination.port))
+            self._tap_udp("out", destination, data)
             return
         stream = self._connections.get(_key(destination))
         if stream is None or stream.transport is None or stream.transport.is_closing():
             stream = await self._connect(destination)
-        assert stream.transport is not None
-        stream.transport.write(data)
+        stream.write(data)
 
     def _client_context(self) -> ssl.SSLContext:
         if self.tls_client is None:

@@ -25,6 +25,7 @@ the call), `ring`, `early_media`, `answer`, `reject`, `redirect`, `cancel`, `han
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 from collections import deque
@@ -37,6 +38,7 @@ from .dialog import ALLOW, ALLOW_METHODS, address_of, new_call_id
 from .framing import FramingError, KeepAlive, StreamFramer
 from .grammar import SipParseError, is_token, split_commas
 from .message import Request, Response, build_response, parse_message
+from .stun import is_stun, parse_binding_response
 from .registration import (
     MailboxSubscription,
     MessageWaiting,
@@ -132,6 +134,7 @@ class UserAgent:
         self.sessions: dict[str, InviteSession] = {}
         self._events: deque[Event] = deque()
         self._framers: dict[Address, StreamFramer] = {}
+        self._to_close: list[Address] = []
         self._hosts: dict[str, list[Address]] = {}
         self._refusals = _RateLimit()
         self.mailboxes: dict[str, MailboxSubscription] = {}
@@ -144,15 +147,37 @@ class UserAgent:
                 framer = self._framers.setdefault(source, StreamFramer())
                 for item in framer.feed(data):
                     self._stream_item(item, source, now)
-                if framer.closed:
+                if framer.closed:  # a fatal framing error: the stream cannot be resynchronised
                     del self._framers[source]
+                    self._to_close.append(source)
+            elif is_stun(data):
+                self._stun(data, source, now)
             elif data.strip(b"\r\n"):
                 self._datagram(data, source, now)
         except Exception:  # a bug must never take the signalling loop down
             log.exception("SIP agent failed on a message from %s:%d", source[0], source[1])
 
+    def _stun(self, data: bytes, source: Address, now: float) -> None:
+        """A STUN answer to an outbound keep-alive: to the registration it came back to."""
+        response = parse_binding_response(data)
+        if response is None:
+            return
+        for account in self.accounts.values():
+            if account.registration.server == source:
+                account.registration.stun_response(response, now)
+
     def datagrams_to_send(self) -> list[tuple[bytes, Address]]:
         return self.layer.datagrams_to_send()
+
+    def connections_to_close(self) -> list[Address]:
+        """Streams (TCP/TLS sources) the agent gave up on since the last call, oldest first.
+
+        A fatal framing error (a bad Content-Length, an oversized header section) leaves no
+        way to find the next message, so the runtime must close the connection, after
+        sending what `datagrams_to_send` gave it (the 400 for the broken request goes first).
+        """
+        out, self._to_close = self._to_close, []
+        return out
 
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
@@ -373,7 +398,7 @@ class UserAgent:
     def contact_for(self, account: str) -> str:
         known = self.accounts.get(account)
         if known is not None:
-            return known.registration.contact
+            return known.registration.dialog_contact
         host, port, _ = self.locals[0]
         return f"<sip:{host}:{port}>"
 
@@ -609,9 +634,10 @@ def _via_received(request: Request, source: Address) -> None:
     """RFC 3261 18.2.1 and RFC 3581: note where the request really came from in its top Via."""
     lines = request.headers.lines("Via")
     try:
-        top = request.via[0]
+        parsed = request.via[0]
     except (SipParseError, IndexError):
         return
+    top = dataclasses.replace(parsed, params=parsed.params.copy())  # the parsed one is shared
     changed = False
     if host_key(top.host) != host_key(source[0]):
         top.params["received"] = source[0]

@@ -10,7 +10,8 @@ WWW-Authenticate, Authorization or Date at commas would break them.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
 
 from .grammar import is_token, split_commas
 
@@ -52,6 +53,8 @@ _KNOWN = (
     "Timestamp", "To", "Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
 )
 _CANONICAL = {name.lower(): name for name in _KNOWN}
+
+T = TypeVar("T")
 
 # Headers whose grammar is `value *(COMMA value)`: several lines and one comma-joined line mean
 # the same (RFC 3261 7.3.1). Anything not listed (unknown headers, credentials, Date,
@@ -98,13 +101,18 @@ class Headers:
     `get` reads the first line of a name, `values` the elements of all of its lines (split at
     commas only for list headers), `lines` the lines themselves. Values added here are checked
     so a message we build can never carry an injected CRLF.
+
+    `parsed` keeps typed values read from the lines (the Via list, the CSeq...) until a line
+    changes: every layer reads the same few fields of each message, and parsing them again each
+    time was most of the stack's CPU.
     """
 
-    __slots__ = ("_fields", "_keys")
+    __slots__ = ("_fields", "_keys", "_parsed")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         self._fields: list[tuple[str, str]] = []
         self._keys: list[str] = []  # _key() of each field, kept in step with _fields
+        self._parsed: dict[str, Any] = {}
         for name, value in fields:
             self.add(name, value)
 
@@ -114,13 +122,31 @@ class Headers:
         headers = cls.__new__(cls)
         headers._fields = fields
         headers._keys = [name.lower() for name, _ in fields]
+        headers._parsed = {}
         return headers
+
+    def parsed(self, key: str, parse: Callable[[], T]) -> T:
+        """`parse()`, computed once until a field line is added, set or removed.
+
+        `key` names the typed read (one key per accessor). A failing parse is not kept: it
+        raises again on the next read. Callers must not mutate what they get back.
+        """
+        try:
+            return self._parsed[key]  # type: ignore[no-any-return]
+        except KeyError:
+            value = self._parsed[key] = parse()
+            return value
+
+    def remember(self, key: str, value: object) -> None:
+        """Keep `value`, just parsed from the current lines, as what `parsed(key, ...)` gives."""
+        self._parsed[key] = value
 
     def add(self, name: str, value: str, *, first: bool = False) -> None:
         """Append a field line, or with `first` put it before any other of that name (a Via)."""
         name = canonical_name(name)
         _check_field(name, value)
         key = name.lower()
+        self._parsed.clear()
         index = len(self._fields)
         if first:
             index = self._keys.index(key) if key in self._keys else 0
@@ -132,6 +158,7 @@ class Headers:
         name = canonical_name(name)
         _check_field(name, value)
         key = name.lower()
+        self._parsed.clear()
         if key not in self._keys:
             self._fields.append((name, value))
             self._keys.append(key)
@@ -143,6 +170,7 @@ class Headers:
 
     def remove(self, name: str) -> None:
         key = _key(name)
+        self._parsed.clear()
         kept = [i for i, k in enumerate(self._keys) if k != key]
         self._fields = [self._fields[i] for i in kept]
         self._keys = [self._keys[i] for i in kept]

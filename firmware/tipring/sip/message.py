@@ -16,6 +16,7 @@ import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from .fields import Headers, canonical_name
 from .grammar import WSP, SipParseError, is_token, parse_uint
@@ -67,13 +68,16 @@ MAX_CONTENT_LENGTH = 2**31 - 1
 _VERSION_RE = re.compile(r"SIP/[0-9]+\.[0-9]+", re.IGNORECASE)
 _VERSION_AT_END_RE = re.compile(r" SIP/[0-9]+\.[0-9]+[ \t]*$", re.IGNORECASE)
 _SINGLE_VALUED = ("Call-ID", "CSeq", "From", "To", "Max-Forwards", "Content-Type")
+T = TypeVar("T")
 
 
 class _HeaderAccess:
     """Typed reads of `self.headers`, shared by Request and Response.
 
-    Each call parses the field text again; a bad value raises SipParseError with a reason fit
-    for a 400. Absent optional headers read as None or [].
+    A value is parsed once and kept by `Headers.parsed` until the header lines change (the
+    parser has already read the core fields by the time a layer asks). A bad value raises
+    SipParseError with a reason fit for a 400. Absent optional headers read as None or [].
+    The objects handed back are shared: copy before changing one (lists are fresh copies).
     """
 
     headers: Headers
@@ -85,25 +89,31 @@ class _HeaderAccess:
             raise SipParseError(f"Missing {name} header")
         return value
 
+    def _optional(self, name: str, parse: Callable[[str], T]) -> T | None:
+        value = self.headers.get(name)
+        return None if value is None else parse(value)
+
     @property
     def via(self) -> list[Via]:
-        return [via for line in self.headers.lines("Via") for via in parse_via(line)]
+        lines = self.headers.lines
+        return list(self.headers.parsed(
+            "Via", lambda: [via for line in lines("Via") for via in parse_via(line)]))
 
     @property
     def from_(self) -> NameAddr:
-        return parse_from_to(self._required("From"))
+        return self.headers.parsed("From", lambda: parse_from_to(self._required("From")))
 
     @property
     def to(self) -> NameAddr:
-        return parse_from_to(self._required("To"))
+        return self.headers.parsed("To", lambda: parse_from_to(self._required("To")))
 
     @property
     def call_id(self) -> str:
-        return parse_call_id(self._required("Call-ID"))
+        return self.headers.parsed("Call-ID", lambda: parse_call_id(self._required("Call-ID")))
 
     @property
     def cseq(self) -> CSeq:
-        return parse_cseq(self._required("CSeq"))
+        return self.headers.parsed("CSeq", lambda: parse_cseq(self._required("CSeq")))
 
     @property
     def contact_is_wildcard(self) -> bool:
@@ -124,24 +134,21 @@ class _HeaderAccess:
 
     @property
     def max_forwards(self) -> int | None:
-        value = self.headers.get("Max-Forwards")
-        return None if value is None else parse_max_forwards(value)
+        return self._optional("Max-Forwards", parse_max_forwards)
 
     @property
     def content_length(self) -> int | None:
         """The Content-Length field as received (`serialize` always writes len(body))."""
-        value = self.headers.get("Content-Length")
-        return None if value is None else content_length(value)
+        return self._optional("Content-Length", content_length)
 
     @property
     def content_type(self) -> MediaType | None:
-        value = self.headers.get("Content-Type")
-        return None if value is None else parse_media_type(value)
+        return self.headers.parsed(
+            "Content-Type", lambda: self._optional("Content-Type", parse_media_type))
 
     @property
     def expires(self) -> int | None:
-        value = self.headers.get("Expires")
-        return None if value is None else parse_delta_seconds(value)
+        return self._optional("Expires", parse_delta_seconds)
 
     @property
     def accept(self) -> list[MediaType] | None:
@@ -151,8 +158,7 @@ class _HeaderAccess:
 
     @property
     def date(self) -> datetime.datetime | None:
-        value = self.headers.get("Date")
-        return None if value is None else parse_date(value)
+        return self._optional("Date", parse_date)
 
     @property
     def require(self) -> list[str]:
@@ -176,11 +182,16 @@ class _HeaderAccess:
 
     def name_addrs(self, name: str) -> list[NameAddr]:
         """Addresses from every line of a name-addr list header (Refer-To, P-Asserted-Identity)."""
-        return [a for line in self.headers.lines(name) for a in parse_name_addr_list(line)]
+        lines = self.headers.lines
+        return list(self.headers.parsed(
+            "addrs:" + name, lambda: [a for line in lines(name) for a in parse_name_addr_list(line)]))
 
     def tokens(self, name: str) -> list[str]:
         """Option tags or methods from every line of a token-list header."""
-        return [t for line in self.headers.lines(name) for t in parse_token_list(line, name)]
+        lines = self.headers.lines
+        return list(self.headers.parsed(
+            "tokens:" + name,
+            lambda: [t for line in lines(name) for t in parse_token_list(line, name)]))
 
 
 @dataclass(eq=True)
@@ -381,7 +392,11 @@ def _parse_status_line(line: str, headers: Headers, body: bytes) -> Response:
 
 
 def _check_core_fields(message: Request | Response) -> None:
-    """Parse the fields every layer relies on, so a message that parses can be routed."""
+    """Parse the fields every layer relies on, so a message that parses can be routed.
+
+    What is parsed here is kept (`Headers.remember`) for the typed accessors: the layers
+    above read the same values without parsing them again.
+    """
     headers = message.headers
     for name in _SINGLE_VALUED:
         if headers.count(name) > 1:
@@ -389,34 +404,33 @@ def _check_core_fields(message: Request | Response) -> None:
     vias = headers.lines("Via")
     if isinstance(message, Request) and not vias:
         raise SipParseError("Missing Via header")
-    for line in vias:
-        _reason(parse_via, line, "Via")
-    for name in ("From", "To"):
+    remember = headers.remember
+    remember("Via", [via for line in vias for via in _reason(parse_via, line, "Via")])
+    for name, parse in _CORE_SINGLE:
         value = headers.get(name)
         if value is not None:
-            _reason(parse_from_to, value, name)
-    value = headers.get("Call-ID")
-    if value is not None:
-        _reason(parse_call_id, value, "Call-ID")
-    value = headers.get("CSeq")
-    if value is not None:
-        _reason(parse_cseq, value, "CSeq")
+            remember(name, _reason(parse, value, name))
     contacts = headers.lines("Contact")
     if not (len(contacts) == 1 and is_wildcard_contact(contacts[0])):
-        for line in contacts:
-            _reason(parse_name_addr_list, line, "Contact")
+        remember("addrs:Contact", [a for line in contacts
+                                   for a in _reason(parse_name_addr_list, line, "Contact")])
     for name in ("Route", "Record-Route"):
-        for line in headers.lines(name):
-            _reason(parse_name_addr_list, line, name)
+        remember("addrs:" + name, [a for line in headers.lines(name)
+                                   for a in _reason(parse_name_addr_list, line, name)])
     value = headers.get("Content-Type")
-    if value is not None:
-        _reason(parse_media_type, value, "Content-Type")
+    remember("Content-Type", None if value is None else
+             _reason(parse_media_type, value, "Content-Type"))
 
 
-def _reason(parse: Callable[[str], object], value: str, name: str) -> None:
+_CORE_SINGLE: tuple[tuple[str, Callable[[str], object]], ...] = (
+    ("From", parse_from_to), ("To", parse_from_to), ("Call-ID", parse_call_id),
+    ("CSeq", parse_cseq))
+
+
+def _reason(parse: Callable[[str], T], value: str, name: str) -> T:
     """Run a field parser; its error becomes "Bad <name> header" (RFC 3261 21.4.1 style)."""
     try:
-        parse(value)
+        return parse(value)
     except SipParseError as error:
         raise SipParseError(f"Bad {name} header: {error.reason}") from None
 

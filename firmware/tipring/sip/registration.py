@@ -2,11 +2,15 @@
 
 A `Registration` owns one binding: one Call-ID, rising CSeqs, one Contact. It registers,
 refreshes before the granted expiry runs out, answers digest challenges and 423 Min-Expires,
-fails over to the next server address on a timeout, transport error or 5xx, backs off with
-jitter when every address has failed (a long wait after 403, so a wrong password does not lock
+fails over to the next server address on a timeout, transport error or 5xx, returns to the
+first address once it answers again (failback), backs off with jitter when every address has
+failed (a long wait after 403, so a wrong password does not lock
 the account at the provider), learns its public address from the `received`/`rport` a server
 puts in our Via and re-registers with it, keeps the NAT binding open, and unregisters on
-shutdown. Addresses come resolved (see `dns.py`): this module never asks DNS.
+shutdown. With an `instance_id` it registers as an RFC 5626 outbound flow (+sip.instance and
+reg-id on the Contact, `Supported: outbound`); when the registrar agrees (`Require: outbound`)
+it keeps the flow alive at the server's Flow-Timer, with STUN Binding requests on UDP (a
+changed mapped address means a new NAT binding: re-register) and CRLF pings on streams. Addresses come resolved (see `dns.py`): this module never asks DNS.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from .dialog import ALLOW, Dialog, new_call_id, new_request, new_tag
 from .grammar import SipParseError, quote
 from .headers import parse_delta_seconds
 from .message import Request, Response, build_response
+from .stun import BindingResponse, binding_request
 from .timers import Address, is_reliable
 from .transaction import ClientTransaction, ServerTransaction, Timers, TransactionLayer
 from .uri import SipUri, host_key, parse_uri
@@ -53,6 +58,20 @@ class RegistrationSettings:
     retry_max_s: float = 1800.0
     forbidden_retry_s: float = 3600.0  # after 403 or a wrong password
     pong_timeout_s: float = 10.0  # RFC 5626 4.4.1: a CRLF ping unanswered this long = dead flow
+    # While registered on a later address, ask the first one again this often (0 = never).
+    # Five minutes: a probe costs one REGISTER transaction and never touches the working
+    # binding, so it can be frequent; much shorter would chase a flapping primary.
+    failback_s: float = 300.0
+    # RFC 5626 outbound: this device's stable instance URN ("urn:uuid:..."); "" = not used.
+    instance_id: str = ""
+    reg_id: int = 1
+
+    def __post_init__(self) -> None:
+        if self.instance_id and (not self.instance_id.lower().startswith("urn:")
+                                 or any(c in self.instance_id for c in '<>" \t\r\n')):
+            raise ValueError("instance_id must be a URN such as urn:uuid:<uuid>")
+        if not 1 <= self.reg_id <= 2**31 - 1:
+            raise ValueError("reg_id must be a positive integer")
 
     @classmethod
     def from_account(cls, account: AccountConfig, **overrides: object) -> RegistrationSettings:
@@ -92,6 +111,7 @@ class Registered:
     expires: int  # seconds granted
     contact: str
     server: Address
+    outbound: bool = False  # the registrar runs RFC 5626 outbound for this flow
 
 
 @dataclass(frozen=True)
@@ -150,6 +170,18 @@ class Registration:
         self._tx: ClientTransaction | None = None
         self._unregister_after = False
         self._old_contact: str | None = None
+        # Failback: the REGISTER in flight is a probe of the first address, sent while the
+        # binding stays on `target_index`; `_refresh_due` notes a refresh that fell in it.
+        self._probing = False
+        self._refresh_due = False
+        self._probe_after_refresh = False
+        # RFC 5626: whether the registrar agreed to outbound, the keep-alive interval in use
+        # (its Flow-Timer, else ours), the STUN request awaiting its answer and the address
+        # the server last saw us at.
+        self.outbound = False
+        self._keepalive_s = settings.keepalive_s
+        self._stun_id: bytes | None = None
+        self._mapped: tuple[str, int] | None = None
 
     # --- what the agent reads -------------------------------------------------------------
 
@@ -166,7 +198,13 @@ class Registration:
     def registrar_uri(self) -> SipUri:
         """The REGISTER Request-URI for the server in use (primary or backup registrar)."""
         s = self.settings
-        return s.registrar_uri_for(s.backup_registrar) if self.on_backup else s.registrar_uri
+        backup = self.on_backup and not self._probing  # a probe asks the primary registrar
+        return s.registrar_uri_for(s.backup_registrar) if backup else s.registrar_uri
+
+    @property
+    def _register_target(self) -> Address | None:
+        """Where the next REGISTER goes: the first address while probing it, else the server."""
+        return self.targets[0] if self._probing and self.targets else self.server
 
     @property
     def contact_uri(self) -> SipUri:
@@ -181,6 +219,16 @@ class Registration:
     @property
     def contact(self) -> str:
         return f"<{self.contact_uri}>"
+
+    @property
+    def dialog_contact(self) -> str:
+        """The Contact for requests that make dialogs: with `ob` over an outbound flow, so
+        requests in the dialog come back over it (RFC 5626 5.4)."""
+        if not self.outbound:
+            return self.contact
+        uri = self.contact_uri
+        uri.params["ob"] = None
+        return f"<{uri}>"
 
     def get_timer(self) -> float | None:
         due = self.timers.next()
@@ -197,6 +245,8 @@ class Registration:
     def unregister(self, now: float) -> None:
         """Remove the binding (shutdown, account disabled). Ends with `Unregistered`."""
         self.timers.clear()
+        # The binding to remove is the current one.
+        self._probing = self._refresh_due = self._probe_after_refresh = False
         if self.state in ("unregistered", "failed") and self._tx is None:
             self.state = "unregistered"
             self.emit(Unregistered(self.settings.account))
@@ -213,6 +263,8 @@ class Registration:
         self.targets = list(targets) + list(backup_targets or ())
         self.backup_from = len(targets)
         self.target_index = 0
+        self._probing = self._probe_after_refresh = False
+        self.timers.stop("failback")
 
     def flow_failed(self, now: float) -> None:
         """The flow to the server died (no pong, connection lost): re-register at once."""
@@ -223,9 +275,30 @@ class Registration:
         self._next_target()
         if self._tx is None:
             self._send(now)
+        elif self._probing:
+            self._refresh_due = True  # if the probe fails, register where we moved to
 
     def pong_received(self) -> None:
         self.timers.stop("pong")
+
+    def stun_response(self, response: BindingResponse, now: float) -> None:
+        """A STUN Binding answer from our server: the flow lives; a new mapped address means
+        a NAT moved us, and the binding must be refreshed from the new one (RFC 5626 4.4.2)."""
+        if response.transaction_id != self._stun_id:
+            return
+        self._stun_id = None
+        self.timers.stop("pong")
+        if response.mapped is None:
+            return
+        if self._mapped is not None and response.mapped != self._mapped:
+            log.info("registration of %s: NAT mapping changed; re-registering",
+                     self.settings.account)
+            self._mapped = response.mapped
+            if self._tx is None and self.state == "registered":
+                self.timers.stop("refresh")
+                self._send(now)
+            return
+        self._mapped = response.mapped
 
     # --- timers ---------------------------------------------------------------------------
 
@@ -236,6 +309,10 @@ class Registration:
             if name in ("refresh", "retry"):
                 if self._tx is None and self.state != "unregistering":
                     self._send(now)
+                elif self._probing:
+                    self._refresh_due = True  # sent once the probe is answered
+            elif name == "failback":
+                self._failback(now)
             elif name == "keepalive":
                 self._keepalive(now)
             elif name == "pong":
@@ -246,7 +323,11 @@ class Registration:
         if server is None or self.state != "registered":
             return
         s = self.settings
-        if is_reliable(server) or s.keepalive_method == "crlf":
+        if self.outbound and not is_reliable(server):  # RFC 5626 4.4.2: STUN on UDP
+            self._stun_id = self.rng.getrandbits(96).to_bytes(12, "big")
+            self.layer.send(binding_request(self._stun_id), server)
+            self.timers.start("pong", now + s.pong_timeout_s)
+        elif is_reliable(server) or s.keepalive_method == "crlf":
             self.layer.send(b"\r\n\r\n", server)
             if is_reliable(server):
                 self.timers.start("pong", now + s.pong_timeout_s)
@@ -257,7 +338,7 @@ class Registration:
                 call_id=new_call_id(self.rng, self.local[0]), cseq=1, route=self.route(),
                 user_agent=self.user_agent)
             self.layer.start_client(request, server, now, self._on_options)
-        self.timers.start("keepalive", now + s.keepalive_s)
+        self.timers.start("keepalive", now + self._keepalive_s)
 
     def _on_options(self, tx: ClientTransaction, response: Response, now: float) -> None:
         if tx.error is not None:  # any answer, even 405, proves the path; silence does not
@@ -285,7 +366,10 @@ class Registration:
             "REGISTER", self.registrar_uri, local=self.local, rng=self.rng,
             from_=f"{display}<{s.aor}>;tag={self.tag}", to=f"{display}<{s.aor}>",
             call_id=self.call_id, cseq=self.cseq, route=self.route(),
-            contact=f"{contact or self.contact};expires={expires}", user_agent=self.user_agent)
+            contact=f"{contact or self.contact};expires={expires}{self._flow_params()}",
+            user_agent=self.user_agent)
+        if s.instance_id:
+            request.headers.add("Supported", "outbound")
         if self._old_contact is not None and expires:
             # The public address changed: remove the stale binding in the same request.
             request.headers.add("Contact", f"{self._old_contact};expires=0")
@@ -295,8 +379,42 @@ class Registration:
             request.headers.add(name, value)
         return request
 
+    def _failback(self, now: float) -> None:
+        """Probe the first address with a REGISTER; the binding where we are stays in use.
+
+        A probe that could still be unanswered (Timer F) when the refresh falls due waits
+        for that refresh's 2xx instead, so the refresh always has its full margin.
+        """
+        if self.target_index == 0 or self.state != "registered" or self._tx is not None:
+            if self.target_index > 0 and self.state != "unregistering":
+                self.timers.start("failback", now + self.settings.failback_s)
+            return
+        refresh = self.timers.due("refresh")
+        if refresh is not None and refresh < now + self.layer.timers.b:
+            self._probe_after_refresh = True
+            return
+        log.info("registration of %s: asking the first registrar address again",
+                 self.settings.account)
+        self._probing = True
+        self._send(now)
+
+    def _probe_failed(self, status: int, now: float) -> None:
+        """The first address still fails: carry on where the binding is, ask again later."""
+        self._probing = False
+        log.info("registration of %s: first registrar address still failing (%d)",
+                 self.settings.account, status)
+        self.timers.start("failback", now + self.settings.failback_s)
+        if self._refresh_due:
+            self._refresh_due = False
+            self._send(now)
+
+    def _flow_params(self) -> str:
+        """RFC 5626 4.2: the Contact header parameters that name this device's flow."""
+        s = self.settings
+        return f';reg-id={s.reg_id};+sip.instance="<{s.instance_id}>"' if s.instance_id else ""
+
     def _send(self, now: float, request: Request | None = None) -> None:
-        server = self.server
+        server = self._register_target
         if server is None:
             self._fail(503, "no server address", now, failover=False)
             return
@@ -320,6 +438,8 @@ class Registration:
                 self._challenged(tx.request, response, now)
             elif status == 423:
                 self._too_brief(response, now)
+            elif self._probing:
+                self._probe_failed(status, now)
             elif unregistering:
                 self._unregistered(now)
             elif status == 403:
@@ -330,7 +450,10 @@ class Registration:
                 self._fail(status, response.reason, now, failover=failover)
         except SipParseError as error:  # the registrar's answer had a bad header we needed
             log.info("bad REGISTER response from registrar: %s", error.reason)
-            self._fail(status, "bad response", now, failover=True)
+            if self._probing:
+                self._probe_failed(status, now)
+            else:
+                self._fail(status, "bad response", now, failover=True)
 
     def _success(self, request: Request, response: Response, now: float) -> None:
         if self.state == "unregistering" or request.headers.get("Expires") == "0":
@@ -342,8 +465,16 @@ class Registration:
             self._unregister_after = False
             self._send(now)
             return
-        self._old_contact = None
         granted = self._granted(response)
+        if granted <= 0 and self._probing:
+            self._probe_failed(response.status, now)
+            return
+        if self._probing:  # the first address answers again: the binding moves back to it
+            log.info("registration of %s is back on the first registrar address",
+                     self.settings.account)
+            self._probing = self._refresh_due = False
+            self.target_index = 0
+        self._old_contact = None
         if granted <= 0:
             self._fail(response.status, "registrar granted no binding", now, failover=False)
             return
@@ -356,10 +487,33 @@ class Registration:
         self.state = "registered"
         self.timers.stop("retry")
         self.timers.start("refresh", now + refresh_delay(granted))
-        if self.settings.keepalive_s > 0:
-            self.timers.start("keepalive", now + self.settings.keepalive_s)
+        self._learn_flow(response)
+        if self._keepalive_s > 0:
+            self.timers.start("keepalive", now + self._keepalive_s)
+        if self.target_index == 0:
+            self.timers.stop("failback")
+            self._probe_after_refresh = False
+        elif self._probe_after_refresh:
+            self._probe_after_refresh = False
+            self.timers.start("failback", now)
+        elif self.settings.failback_s > 0 and not self.timers.running("failback"):
+            self.timers.start("failback", now + self.settings.failback_s)
         self.emit(Registered(self.settings.account, granted, str(self.contact_uri),
-                             self.server or ("", 0, "")))
+                             self.server or ("", 0, ""), self.outbound))
+
+    def _learn_flow(self, response: Response) -> None:
+        """RFC 5626 4.2.1/4.4.1: outbound is on when the registrar requires it back; its
+        Flow-Timer sets the keep-alive interval (80-100 % of it, so devices spread out)."""
+        s = self.settings
+        was = self.outbound
+        self.outbound = bool(s.instance_id) and "outbound" in [t.lower() for t in response.require]
+        if self.outbound != was:
+            self._mapped = None
+        self._keepalive_s = s.keepalive_s
+        flow_timer = response.headers.get("Flow-Timer")
+        if self.outbound and flow_timer is not None and flow_timer.strip().isdigit() and \
+                int(flow_timer) > 0:
+            self._keepalive_s = int(flow_timer) * self.rng.uniform(0.8, 1.0)
 
     def _granted(self, response: Response) -> int:
         """10.2.4: our Contact's `expires`, else the Expires header, else what we asked."""
@@ -405,6 +559,9 @@ class Registration:
             reason = error.reason if isinstance(error, AuthFailed) else "bad challenge"
             if expires == 0:
                 self._unregistered(now)
+                return
+            if self._probing:
+                self._probe_failed(response.status, now)
                 return
             self._fail(response.status, reason, now, failover=False,
                        wait=self.settings.forbidden_retry_s)

@@ -9,6 +9,10 @@ hop is, which socket we send from and which Contact we advertise.
 Within a call it also handles what rides on the dialog: re-INVITE and UPDATE (hold, resume,
 target refresh, glare), RFC 4028 session timers, RFC 3262 reliable provisional responses
 (PRACK both ways), SIP INFO DTMF and RFC 3515/3891 transfer.
+
+A forking proxy (RFC 3261 16.7) may hand our INVITE to several phones: each answers in its
+own early dialog (its own To tag, RSeq space and PRACKs), and more than one may answer 2xx.
+The first 2xx makes the call; any other is acknowledged and hung up at once (13.2.2.4).
 """
 
 from __future__ import annotations
@@ -178,6 +182,11 @@ class InviteSession:
     early_answer: bytes = b""  # the SDP answer our 183 carried
     early_dialog: Dialog | None = None  # from a reliable 18x, which PRACK needs (RFC 3262)
     last_rseq: int | None = None
+    # Forking: the early dialogs by remote (To) tag, each with its own RSeq; the ACKs of
+    # the 2xx we did not keep, to send again when that 2xx is retransmitted.
+    early_dialogs: dict[str | None, Dialog] = field(default_factory=dict)
+    rseqs: dict[str | None, int] = field(default_factory=dict)
+    other_forks: dict[str | None, Request] = field(default_factory=dict)
     reliable: bool = False  # the caller requires 100rel: our 18x wait for PRACK
     rseq: int = 0
     unacknowledged: Response | None = None  # our reliable 18x awaiting its PRACK
@@ -278,9 +287,11 @@ class InviteSession:
 
     def _on_invite_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
         if tx is not self.invite_tx or self.ack is not None or self.state == "terminated":
-            # A retransmitted 2xx means our ACK was lost: send it again (RFC 3261 13.2.2.4).
-            if 200 <= response.status < 300 and self.ack is not None and self.dialog is not None:
-                self._resend_ack()
+            if 200 <= response.status < 300 and self.invite is not None:
+                try:
+                    self._late_2xx(response, now)
+                except SipParseError as error:
+                    log.info("call %s: bad late 2xx: %s", self.call, error.reason)
             return
         status = response.status
         try:
@@ -298,6 +309,29 @@ class InviteSession:
             if 200 <= status < 300 and self.dialog is not None:
                 self._bye(now)
             self._end(502, "Bad response", "network")
+
+    def _late_2xx(self, response: Response, now: float) -> None:
+        """A 2xx after the call was answered or ended: a copy of the one we took (our ACK was
+        lost: send it again), or another fork's answer, which is ACKed and hung up."""
+        tag = response.to.tag
+        if self.dialog is not None and tag == self.dialog.remote_tag:
+            if self.ack is not None:
+                self._resend_ack()
+            return
+        ack = self.other_forks.get(tag)
+        if ack is None:
+            assert self.invite is not None
+            log.info("call %s: another fork answered too; hanging it up", self.call)
+            fork = Dialog.as_uac(self.invite, response)
+            early = self.early_dialogs.get(tag)
+            if early is not None:
+                fork.local_cseq = early.local_cseq
+            ack = self._ack_for(fork)
+            self.other_forks[tag] = ack
+            self._send_ack(ack, fork)
+            self._bye(now, fork)
+            return
+        self._send_ack(ack, Dialog.as_uac(self.invite, response))
 
     def _retried(self, tx: ClientTransaction, response: Response, now: float) -> bool:
         """A 3xx followed or a 401/407 answered: the call goes on with a new INVITE."""
@@ -334,13 +368,15 @@ class InviteSession:
         if value is None or not value.strip().isdigit() or self.invite is None:
             return False
         rseq = int(value)
-        if self.last_rseq is not None and rseq != self.last_rseq + 1:
-            return False
-        self.last_rseq = rseq
         tag = response.to.tag
-        if self.early_dialog is None or self.early_dialog.remote_tag != tag:
-            self.early_dialog = Dialog.as_uac(self.invite, response)
-        dialog = self.early_dialog
+        last = self.rseqs.get(tag)  # each fork numbers its reliable responses on its own
+        if last is not None and rseq != last + 1:
+            return False
+        self.rseqs[tag] = self.last_rseq = rseq
+        dialog = self.early_dialogs.get(tag)
+        if dialog is None:
+            dialog = self.early_dialogs[tag] = Dialog.as_uac(self.invite, response)
+        self.early_dialog = dialog
         h = self.host
         prack = dialog.create_request("PRACK", local=h.local_for(self.account), rng=h.rng,
                                       user_agent=h.user_agent)
@@ -354,12 +390,10 @@ class InviteSession:
     def _answered(self, tx: ClientTransaction, response: Response, now: float) -> None:
         assert self.invite is not None and self.media is not None
         self.dialog = Dialog.as_uac(self.invite, response)
-        if self.early_dialog is not None and self.early_dialog.remote_tag == self.dialog.remote_tag:
-            self.dialog.local_cseq = self.early_dialog.local_cseq  # PRACKs used CSeq numbers
-        self.ack = self.dialog.create_request(
-            "ACK", local=self.host.local_for(self.account), rng=self.host.rng,
-            cseq=self.invite.cseq.number, user_agent=self.host.user_agent)
-        self._copy_auth(self.invite, self.ack)
+        early = self.early_dialogs.get(self.dialog.remote_tag)
+        if early is not None:
+            self.dialog.local_cseq = early.local_cseq  # PRACKs used CSeq numbers
+        self.ack = self._ack_for(self.dialog)
         self._resend_ack()
         if self.cancelled:  # the 200 crossed our CANCEL: the call exists, so end it with BYE
             self._bye(now)
@@ -375,11 +409,22 @@ class InviteSession:
         self._learn_session_timer(response, "uac", now)
         self.host.emit(CallAnswered(self.call, self.negotiated))
 
+    def _ack_for(self, dialog: Dialog) -> Request:
+        assert self.invite is not None
+        ack = dialog.create_request(
+            "ACK", local=self.host.local_for(self.account), rng=self.host.rng,
+            cseq=self.invite.cseq.number, user_agent=self.host.user_agent)
+        self._copy_auth(self.invite, ack)
+        return ack
+
     def _resend_ack(self) -> None:
         assert self.ack is not None and self.dialog is not None
-        address = self.host.hop(self.dialog.next_hop(), self.account)
+        self._send_ack(self.ack, self.dialog)
+
+    def _send_ack(self, ack: Request, dialog: Dialog) -> None:
+        address = self.host.hop(dialog.next_hop(), self.account)
         if address is not None:
-            self.host.layer.send(bytes(self.ack), address)
+            self.host.layer.send(bytes(ack), address)
 
     def _redirect(self, response: Response, now: float) -> bool:
         """3xx: try the first Contact as a new target (same Call-ID and From tag, CSeq + 1)."""
@@ -898,15 +943,19 @@ class InviteSession:
         elif self.role == "uas" and self.state == "early":
             self.reject(603, "Decline", now)
 
-    def _bye(self, now: float) -> None:
-        if self.dialog is None:
+    def _bye(self, now: float, dialog: Dialog | None = None) -> None:
+        """BYE in the call's dialog, or in `dialog` (another fork's, whose answer is moot)."""
+        fork = dialog is not None
+        dialog = dialog or self.dialog
+        if dialog is None:
             return
         h = self.host
-        request = self.dialog.create_request(
+        request = dialog.create_request(
             "BYE", local=h.local_for(self.account), rng=h.rng, user_agent=h.user_agent)
-        address = h.hop(self.dialog.next_hop(), self.account)
+        address = h.hop(dialog.next_hop(), self.account)
         if address is not None:
-            h.layer.start_client(request, address, now, self._on_bye_response)
+            h.layer.start_client(request, address, now,
+                                 (lambda *_: None) if fork else self._on_bye_response)
 
     def _on_bye_response(self, tx: ClientTransaction, response: Response, now: float) -> None:
         if response.status not in (401, 407):
