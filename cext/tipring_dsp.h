@@ -266,6 +266,7 @@ typedef struct {
     int64_t phase_ref;           /* where packet boundaries fall on the timeline */
     int32_t last_peak;           /* offset (r - b) of the last packet that missed its slot */
     int32_t since_peak;          /* packets since then */
+    int64_t peak_arrival;        /* when it arrived (samples) */
     int16_t pcm[8192];
     uint8_t valid[8192];
     int16_t scratch[480];
