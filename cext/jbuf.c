@@ -1,6 +1,9 @@
 /*
- * Adaptive jitter buffer: the algorithm is described with tr_jbuf_t in tipring_dsp.h. This file
- * keeps to that order: stream bookkeeping, put (arrival side), target update, get (playout).
+ * Adaptive jitter buffer: the algorithm is described with tr_jbuf_t in tipring_dsp.h (98th
+ * percentile as a cap on a late-loss/delay cost, the two-peak rule with a stall's burst as one
+ * peak, silence realignment and catch-up after a stall, pitch-period shrink/stretch, lost-vs-late
+ * rule). This file keeps to that order: stream bookkeeping, put (arrival side), target update,
+ * get (playout).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -400,7 +403,11 @@ static int64_t catch_up(tr_jbuf_t *jb, int64_t next, int64_t ideal)
     if (into)
         from += jb->packet_len - into;
     int64_t at = next_valid(jb, from, jb->newest_end);
-    return at < jb->newest_end ? at : next;
+    if (at >= jb->newest_end)
+        return next;
+    for (int64_t t = next; t < at; t++)   /* skipped audio must not alias a packet a ring later */
+        jb->valid[t & RING_MASK] = 0;
+    return at;
 }
 
 void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
