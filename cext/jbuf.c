@@ -165,9 +165,17 @@ int tr_jb_put(tr_jbuf_t *jb, uint32_t ssrc, uint16_t seq, uint32_t timestamp, in
         return TR_JB_LATE;
     }
     if (end - jb->play_ts > TR_JB_RING) {
-        jb->stats.overflow++;
-        jb->stats.discarded++;
-        return TR_JB_DISCARDED;
+        if (!jb->silent) {
+            jb->stats.overflow++;
+            jb->stats.discarded++;
+            return TR_JB_DISCARDED;
+        }
+        /* Holding in silence through a stall or an outage, with this packet a ring or more
+         * ahead: whatever is stored is a ring's worth overdue and would only be skipped, and
+         * holding on would turn every packet from now on away. Start again from this one. */
+        for (int64_t t = jb->play_ts; t < jb->newest_end; t++)
+            jb->valid[t & RING_MASK] = 0;
+        jb->play_ts = ext;
     }
     /* Only samples not yet played are stored; a packet adding none of them is a duplicate. */
     int32_t skip = ext < jb->play_ts ? (int32_t)(jb->play_ts - ext) : 0;

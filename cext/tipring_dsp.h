@@ -228,7 +228,10 @@ int32_t tr_plc_pitch(const tr_plc_t *plc);
  *   - During speech, |err| over 10 ms (5 ms in a quiet frame) drops one pitch period by
  *     cross-fade (shrink) or inserts one by concealment and overlap-add (stretch): no clicks.
  * - Packets entirely before play_ts are late (counted and dropped, but they still teach the
- *   statistics); a new SSRC, or a packet more than 2 s off the timeline, resets the buffer.
+ *   statistics); a new SSRC, or a packet more than 2 s off the timeline, resets the buffer. A
+ *   packet more than the ring past play_ts is dropped as overflow while audio plays; while
+ *   playout holds in silence (a stall or an outage over 1 s) it restarts playout from that
+ *   packet, dropping what is stored, rather than turning the stream away for good.
  */
 enum {
     TR_JB_RING = 8192,           /* samples of audio held (1.024 s), a power of two */

@@ -368,6 +368,20 @@ def test_one_stall_does_not_hold_its_delay() -> None:
     assert set(missed) <= set(range(500, 516)), missed
 
 
+@pytest.mark.parametrize("outage", [60, 80, 95])
+def test_audio_resumes_after_an_outage_longer_than_the_ring(outage: int) -> None:
+    # A link failure of 1.2 to 1.9 s (G.1050 models one of 1.6 s): the stream comes back more
+    # than the ring (1.024 s) past where playout held in the silence, yet short of the 2 s that
+    # means a new timeline. It used to be turned away as overflow for the rest of the call.
+    trace = jt.make_trace("outage", 20, jt.constant(30), loss=jt.burst_loss(300, outage))
+    jb, played, delays = jt.run(ffi, lib, trace, min_ms=20, max_ms=300)
+    assert (jb.stats.overflow, jb.stats.resets) == (0, 0)
+    counts = jt.find_played(ffi, lib, trace, played)
+    assert all(counts.get(n) == 1 for n in range(300 + outage, len(trace.packets)))
+    before, after = speech_delays(delays, trace)[:240], speech_delays(delays, trace)[-200:]
+    assert set(after) <= set(before)  # back at the delay it played at before the outage
+
+
 def test_sustained_heavy_tailed_stalls_keep_delay_and_late_loss_low() -> None:
     # Pareto-distributed stalls (alpha 1.5, from 60 ms, about every 3 s): covering their tail
     # would need hundreds of ms for a few percent of packets, so the target stays near the body
