@@ -16,7 +16,7 @@ Baselines: speexdsp's jitter buffer (libspeexdsp) and spandsp's playout buffer i
 Target: delay within 10 % of speexdsp's, or lower late loss at equal delay, on every trace, and
 PESQ no worse.
 
-Run: .venv/bin/pip install -e '.[bench]' && .venv/bin/python bench/jitter.py [--seconds 40]
+Run: .venv/bin/pip install -e '.[bench]' && .venv/bin/python bench/jitter.py [--seconds 40] [--runs 5]
 Needs: libspeexdsp (Debian libspeexdsp1), libspandsp (libspandsp2), asterisk-core-sounds-en-wav.
 """
 
@@ -289,30 +289,31 @@ def g1050_trace(seconds: float, payloads: list[bytes], model: str, speeds: int,
                          payloads=payloads, seed=seed)
 
 
-def traces(seconds: float, payloads: list[bytes]) -> list[jt.Trace]:
+def traces(seconds: float, payloads: list[bytes], run: int = 0) -> list[jt.Trace]:
+    """The traces, each seeded; `run` k > 0 gives each a different seed (the same networks)."""
     def loss2(rng: random.Random, i: int) -> bool:
         return rng.random() < 0.02
 
     make: list[tuple[str, Callable[..., jt.Trace]]] = [
         ("gaussian 10 ms", lambda: jt.make_trace("g10", seconds, jt.gaussian(30, 10),
-                                                payloads=payloads, seed=11)),
+                                                payloads=payloads, seed=11 + 100 * run)),
         ("gaussian 30 ms", lambda: jt.make_trace("g30", seconds, jt.gaussian(30, 30),
-                                                payloads=payloads, seed=12)),
+                                                payloads=payloads, seed=12 + 100 * run)),
         ("pareto bursts", lambda: jt.make_trace("pb", seconds, jt.pareto_bursts(30, 150, 60),
-                                               payloads=payloads, seed=13)),
+                                               payloads=payloads, seed=13 + 100 * run)),
         ("drift +100 ppm", lambda: jt.make_trace("d+", seconds, jt.gaussian(30, 8),
-                                                sender_ppm=100, payloads=payloads, seed=14)),
+                                                sender_ppm=100, payloads=payloads, seed=14 + 100 * run)),
         ("drift -100 ppm", lambda: jt.make_trace("d-", seconds, jt.gaussian(30, 8),
-                                                sender_ppm=-100, payloads=payloads, seed=15)),
+                                                sender_ppm=-100, payloads=payloads, seed=15 + 100 * run)),
         ("2 % loss, 10 ms", lambda: jt.make_trace("l2", seconds, jt.gaussian(30, 10),
-                                                 loss=loss2, payloads=payloads, seed=16)),
+                                                 loss=loss2, payloads=payloads, seed=16 + 100 * run)),
     ]
     # G.1050 severity/speed pattern pairs: ADSL-class access at moderate to heavy congestion,
     # then faster access behind a congested core.
     for model, speeds, seed in (("B", 1, 21), ("D", 1, 22), ("E", 1, 23), ("F", 5, 24)):
         make.append((f"G.1050 {model}/{speeds}",
                      lambda model=model, speeds=speeds, seed=seed: g1050_trace(
-                         seconds, payloads, model, speeds, seed)))
+                         seconds, payloads, model, speeds, seed + 100 * run)))
     out = []
     for name, build in make:
         trace = build()
@@ -324,6 +325,9 @@ def traces(seconds: float, payloads: list[bytes]) -> list[jt.Trace]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=40.0, help="speech per trace")
+    ap.add_argument("--runs", type=int, default=1,
+                    help="seeds per trace; figures are their means (one seed is noisy on "
+                         "heavy-tailed networks)")
     args = ap.parse_args()
 
     pcm = speech(args.seconds)
@@ -333,37 +337,48 @@ def main() -> None:
     reference = np.zeros(len(pcm), dtype=np.int16)
     decode(Law.ULAW, bytes(codes), reference)
 
-    print(f"{len(pcm) / 8000:.0f} s of speech per trace; delays in ms (playout - arrival)")
+    runs = f", mean of {args.runs} seeds each" if args.runs > 1 else ""
+    print(f"{len(pcm) / 8000:.0f} s of speech per trace{runs}; delays in ms (playout - arrival)")
     header = (f"{'trace':<16} {'buffer':<8} {'mean':>6} {'p95':>6} {'late %':>7} {'concealed %':>11} "
               f"{'PESQ':>5}")
     print(header)
     print("-" * len(header))
-    met = 0
     buffers = (("tipring", play_tipring), ("speexdsp", play_speex), ("spandsp", play_spandsp))
-    all_traces = traces(args.seconds, payloads)
-    for trace in all_traces:
-        arrivals = trace.arrivals()
-        start = trace.packets[0].sent
-        end = max(p.arrival for p in arrivals) + 0.5
-        rows: dict[str, tuple[float, float]] = {}
-        for name, play in buffers:
-            result = play(trace, start, end)
-            score = pesq_nb(reference, result.output)
-            mean = statistics.mean(result.delays_ms) if result.delays_ms else float("nan")
-            p95 = float(np.percentile(result.delays_ms, 95)) if result.delays_ms else float("nan")
-            rows[name] = (mean, result.late_pct)
-            print(f"{trace.name:<16} {name:<8} {mean:>6.1f} {p95:>6.1f} {result.late_pct:>7.2f} "
-                  f"{result.concealed_pct:>11.2f} {score:>5.2f}")
-        ok = target_met(rows["tipring"], rows["speexdsp"])
+    names = [t.name for t in traces(args.seconds, payloads)]
+    met = 0
+    for n, trace_name in enumerate(names):
+        figures: dict[str, list[tuple[float, ...]]] = {name: [] for name, _ in buffers}
+        for run in range(args.runs):
+            trace = traces(args.seconds, payloads, run)[n]
+            arrivals = trace.arrivals()
+            start = trace.packets[0].sent
+            end = max(p.arrival for p in arrivals) + 0.5
+            for name, play in buffers:
+                figures[name].append(measure(play(trace, start, end), reference))
+        rows = {name: tuple(statistics.mean(f) for f in zip(*runs, strict=True))
+                for name, runs in figures.items()}
+        for name, (mean, p95, late, concealed, score) in rows.items():
+            print(f"{trace_name:<16} {name:<8} {mean:>6.1f} {p95:>6.1f} {late:>7.2f} "
+                  f"{concealed:>11.2f} {score:>5.2f}")
+        ours, speex = rows["tipring"], rows["speexdsp"]
+        ok = target_met((ours[0], ours[2]), (speex[0], speex[2]))
         met += ok
         print(f"{'':<16} target {'met' if ok else 'NOT met'}")
-    print(f"target met on {met}/{len(all_traces)} traces")
+    print(f"target met on {met}/{len(names)} traces")
+
+
+def measure(result: Result, reference: np.ndarray) -> tuple[float, float, float, float, float]:
+    """Mean and 95th-percentile delay, late %, concealed %, PESQ."""
+    delays = result.delays_ms
+    mean = statistics.mean(delays) if delays else float("nan")
+    p95 = float(np.percentile(delays, 95)) if delays else float("nan")
+    return mean, p95, result.late_pct, result.concealed_pct, pesq_nb(reference, result.output)
 
 
 def target_met(ours: tuple[float, float], speex: tuple[float, float]) -> bool:
-    """Mean delay within 10 % of speexdsp's (or lower), or lower late loss at a delay no higher
-    than 10 % above speexdsp's: the first already implies the second's delay condition, so this is
-    the delay test, with late loss no worse than speexdsp's plus 0.5 percentage points."""
+    """The target on (mean delay, late %): delay within 10 % of speexdsp's (which includes lower
+    late loss at equal delay), and, so that delay is not bought with loss, late loss no more than
+    half a percentage point above speexdsp's."""
     (delay, late), (speex_delay, speex_late) = ours, speex
     return delay <= 1.1 * speex_delay and late <= speex_late + 0.5
 
