@@ -1,6 +1,9 @@
 /*
- * Adaptive jitter buffer: the algorithm is described with tr_jbuf_t in tipring_dsp.h. This file
- * keeps to that order: stream bookkeeping, put (arrival side), target update, get (playout).
+ * Adaptive jitter buffer: the algorithm is described with tr_jbuf_t in tipring_dsp.h (98th
+ * percentile as a cap on a late-loss/delay cost, the two-peak rule with a stall's burst as one
+ * peak, silence realignment and catch-up after a stall, pitch-period shrink/stretch, lost-vs-late
+ * rule). This file keeps to that order: stream bookkeeping, put (arrival side), target update,
+ * get (playout).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +21,9 @@ enum {
     ADJUST_QUIET = 40,           /* ... and in a quiet frame: 5 ms */
     QUIET_POWER = 130 * 130,     /* mean square below about -45 dBm0 */
     PEAK_SPAN = 100,             /* packets within which a second peak confirms a spike */
+    BURST_GAP = 40,              /* arrivals closer than 5 ms are one release of a queue */
+    LATE_COST = 80,              /* delay one percentage point of late loss is worth: 10 ms */
+    CATCH_UP = 160,              /* overdue audio a talkspurt may resume with after a stall */
 };
 
 static void forget_stream(tr_jbuf_t *jb)
@@ -79,16 +85,27 @@ static void remember_delay(tr_jbuf_t *jb, int64_t r)
 }
 
 /* Grow fast: a packet that missed its slot is a peak; a second peak within PEAK_SPAN packets
- * raises the target at once to cover the smaller of the two (one outlier alone does not). */
-static void note_peak(tr_jbuf_t *jb, int64_t offset)
+ * raises the target at once to cover the smaller of the two (one outlier alone does not). The
+ * packets a stalled queue releases together (arriving within BURST_GAP of each other) are one
+ * peak, their highest: a stall is one event, not a confirmation of itself. */
+static void note_peak(tr_jbuf_t *jb, int64_t offset, int64_t arrival)
 {
     jb->since_peak++;
     if (jb->fixed || offset + SAFETY <= jb->target)
         return;
-    int64_t covered = offset < jb->last_peak ? offset : jb->last_peak;
-    if (jb->since_peak <= PEAK_SPAN && covered + SAFETY > jb->target)
-        jb->target = covered + SAFETY > jb->max_delay ? jb->max_delay : (int32_t)(covered + SAFETY);
-    jb->last_peak = (int32_t)(offset > INT32_MAX / 2 ? INT32_MAX / 2 : offset);
+    if (offset > INT32_MAX / 2)
+        offset = INT32_MAX / 2;
+    if (jb->since_peak <= PEAK_SPAN && arrival - jb->peak_arrival < BURST_GAP) {
+        if (offset > jb->last_peak)
+            jb->last_peak = (int32_t)offset;
+    } else {
+        int64_t covered = offset < jb->last_peak ? offset : jb->last_peak;
+        if (jb->since_peak <= PEAK_SPAN && covered + SAFETY > jb->target)
+            jb->target = covered + SAFETY > jb->max_delay ? jb->max_delay
+                                                          : (int32_t)(covered + SAFETY);
+        jb->last_peak = (int32_t)offset;
+    }
+    jb->peak_arrival = arrival;
     jb->since_peak = 0;
 }
 
@@ -133,7 +150,7 @@ int tr_jb_put(tr_jbuf_t *jb, uint32_t ssrc, uint16_t seq, uint32_t timestamp, in
     int64_t ext = extend(jb, timestamp);
     jb->stats.received++;
     remember_delay(jb, arrival - ext);
-    note_peak(jb, arrival - ext - jb->base);
+    note_peak(jb, arrival - ext - jb->base, arrival);
     if (ext > jb->last_ext)
         jb->last_ext = ext;
 
@@ -148,9 +165,17 @@ int tr_jb_put(tr_jbuf_t *jb, uint32_t ssrc, uint16_t seq, uint32_t timestamp, in
         return TR_JB_LATE;
     }
     if (end - jb->play_ts > TR_JB_RING) {
-        jb->stats.overflow++;
-        jb->stats.discarded++;
-        return TR_JB_DISCARDED;
+        if (!jb->silent) {
+            jb->stats.overflow++;
+            jb->stats.discarded++;
+            return TR_JB_DISCARDED;
+        }
+        /* Holding in silence through a stall or an outage, with this packet a ring or more
+         * ahead: whatever is stored is a ring's worth overdue and would only be skipped, and
+         * holding on would turn every packet from now on away. Start again from this one. */
+        for (int64_t t = jb->play_ts; t < jb->newest_end; t++)
+            jb->valid[t & RING_MASK] = 0;
+        jb->play_ts = ext;
     }
     /* Only samples not yet played are stored; a packet adding none of them is a duplicate. */
     int32_t skip = ext < jb->play_ts ? (int32_t)(jb->play_ts - ext) : 0;
@@ -181,7 +206,28 @@ static int compare_int32(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Every 200 ms: base = window minimum, target from the 98th percentile of (r - base). */
+/* The delay above base, of those the window holds up to its 98th percentile, that minimises the
+ * share of the window's packets it would have made late (in percent) times LATE_COST plus
+ * the delay itself: where the tail is thin (a few stalls, heavy-tailed), covering it costs more
+ * delay than the loss it saves, and the 98th percentile alone would hold that delay. */
+static int32_t cheapest_delay(const int32_t *sorted, int32_t n, int32_t top)
+{
+    int64_t best_cost = INT64_MAX;
+    int32_t best = sorted[top];
+    for (int32_t i = top; i >= 0; i--) {
+        if (i < top && sorted[i] == sorted[i + 1])
+            continue;
+        int64_t cost = (int64_t)(n - 1 - i) * 100 * LATE_COST / n + (sorted[i] - sorted[0]);
+        if (cost < best_cost) {
+            best_cost = cost;
+            best = sorted[i];
+        }
+    }
+    return best;
+}
+
+/* Every 200 ms: base = window minimum, target from the 98th percentile of (r - base), or less
+ * where a delay/late-loss cost says so. */
 static void update_target(tr_jbuf_t *jb)
 {
     if (jb->window_len == 0)
@@ -190,10 +236,12 @@ static void update_target(tr_jbuf_t *jb)
     memcpy(sorted, jb->window, (size_t)jb->window_len * sizeof(int32_t));
     qsort(sorted, (size_t)jb->window_len, sizeof(int32_t), compare_int32);
     int32_t low = sorted[0];
-    int32_t high = sorted[(jb->window_len - 1) * 98 / 100];
+    int32_t top = (jb->window_len - 1) * 98 / 100;
+    int32_t high = sorted[top];
     jb->base = jb->anchor + low;
     jb->stats.jitter = high - low;
-    int32_t wanted = jb->fixed ? jb->min_delay : high - low + SAFETY;
+    int32_t wanted = jb->fixed ? jb->min_delay
+                               : cheapest_delay(sorted, jb->window_len, top) - low + SAFETY;
     if (wanted < jb->min_delay)
         wanted = jb->min_delay;
     if (wanted > jb->max_delay)
@@ -348,6 +396,28 @@ static void play_runs(tr_jbuf_t *jb, int16_t *out, int was_silent, int64_t err)
     }
 }
 
+/* Where a talkspurt resumes after a stall: audio stored from `next` is overdue by ideal - next.
+ * Far overdue (a stalled queue released at once), playing it all would hold the stall's delay and
+ * then take a second or more of pitch-period shrinks to shed it, so skip the overdue part: resume
+ * at the first stored packet start within CATCH_UP of the ideal position. */
+static int64_t catch_up(tr_jbuf_t *jb, int64_t next, int64_t ideal)
+{
+    if (ideal - next <= CATCH_UP || jb->packet_len <= 0)
+        return next;
+    int64_t from = ideal - CATCH_UP;
+    int64_t into = (from - jb->phase_ref) % jb->packet_len;
+    if (into < 0)
+        into += jb->packet_len;
+    if (into)
+        from += jb->packet_len - into;
+    int64_t at = next_valid(jb, from, jb->newest_end);
+    if (at >= jb->newest_end)
+        return next;
+    for (int64_t t = next; t < at; t++)   /* skipped audio must not alias a packet a ring later */
+        jb->valid[t & RING_MASK] = 0;
+    return at;
+}
+
 void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
 {
     if (!jb->have_stream) {
@@ -368,6 +438,7 @@ void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
         int64_t next = next_valid(jb, jb->play_ts, jb->newest_end);
         /* Frames are 20 ms apart, so start at the frame nearest the due time (within 10 ms). */
         if (next < jb->newest_end && now - jb->base - jb->target - next >= -FRAME / 2) {
+            next = catch_up(jb, next, now - jb->base - jb->target);
             jb->play_ts = next;
             start = next;
             err = now - jb->base - jb->target - next;

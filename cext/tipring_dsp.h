@@ -207,21 +207,31 @@ int32_t tr_plc_pitch(const tr_plc_t *plc);
  *   to a window of the last 500 packets. The base delay b is the window minimum (the fastest path
  *   seen; a windowed minimum follows sender/receiver clock drift). The jitter estimate is the 98th
  *   percentile of r - b, plus 2.5 ms.
- * - Target delay: that estimate clamped to [min, max] (fixed mode: always min), re-evaluated every
- *   200 ms. A higher target applies at once (grow fast); a lower one is approached at 5 ms/s
- *   (shrink slowly), so one quiet interval does not undo what a spike taught. A spike too short
- *   to move the percentile still counts: a second packet missing its slot within 100 packets of
- *   another raises the target at once to cover the smaller of the two.
+ * - Target delay: re-evaluated every 200 ms, the delay d (at most that estimate) minimising
+ *   (% of the window's packets later than d) x 10 ms + d: a thin heavy tail (a few long stalls)
+ *   costs more delay to cover than the loss it saves, so the percentile is only a cap. Clamped to
+ *   [min, max] (fixed mode: always min). A higher target applies at once (grow fast); a lower one
+ *   is approached at 5 ms/s (shrink slowly), so one quiet interval does not undo what a spike
+ *   taught. A spike too short to move the percentile still counts: a second packet missing its
+ *   slot within 100 packets of another raises the target at once to cover the smaller of the
+ *   two. Packets arriving within 5 ms of each other (a stalled queue released at once) are one
+ *   peak, so a single stall does not confirm itself.
  * - Playout: each get() plays 160 samples from play_ts. The ideal position is now - b - target;
  *   err = ideal - play_ts (> 0: more delay than wanted, < 0: less).
  *   - In silence (no audio at play_ts and concealment faded out, or nothing played yet) play_ts
- *     jumps straight to the ideal (never past audio already buffered) or holds: inaudible.
+ *     jumps straight to the ideal (never past audio already buffered) or holds: inaudible. When
+ *     audio resumes more than 20 ms overdue (a stall's burst), the overdue part is skipped: play
+ *     resumes at the first packet within 20 ms of the ideal, rather than holding the stall's
+ *     delay and shedding it by a second or more of pitch-period shrinks.
  *   - Audio missing mid-speech: if err < 0 it is late, so hold play_ts and conceal (the delay grows
  *     by 20 ms at once); otherwise it is lost: conceal and move on.
  *   - During speech, |err| over 10 ms (5 ms in a quiet frame) drops one pitch period by
  *     cross-fade (shrink) or inserts one by concealment and overlap-add (stretch): no clicks.
  * - Packets entirely before play_ts are late (counted and dropped, but they still teach the
- *   statistics); a new SSRC, or a packet more than 2 s off the timeline, resets the buffer.
+ *   statistics); a new SSRC, or a packet more than 2 s off the timeline, resets the buffer. A
+ *   packet more than the ring past play_ts is dropped as overflow while audio plays; while
+ *   playout holds in silence (a stall or an outage over 1 s) it restarts playout from that
+ *   packet, dropping what is stored, rather than turning the stream away for good.
  */
 enum {
     TR_JB_RING = 8192,           /* samples of audio held (1.024 s), a power of two */
@@ -266,6 +276,7 @@ typedef struct {
     int64_t phase_ref;           /* where packet boundaries fall on the timeline */
     int32_t last_peak;           /* offset (r - b) of the last packet that missed its slot */
     int32_t since_peak;          /* packets since then */
+    int64_t peak_arrival;        /* when it arrived (samples) */
     int16_t pcm[8192];
     uint8_t valid[8192];
     int16_t scratch[480];
