@@ -1,13 +1,9 @@
-"""SIP trace download and clear on the Maintenance page and in the API.
-
-Written against the contract of `tipring.runtime.siptrace.SipTrace` (pcap() -> bytes, clear(),
-enabled), reached as `device.telephony.sip.trace`. Until that module is merged, the device here
-gets a minimal fake telephony exposing `.sip.trace`; the web code only uses those three names.
-"""
+"""SIP trace download and clear on the Maintenance page and in the API, with the running
+telephony's real `SipTrace` (`device.telephony.sip.trace`): the download is its pcap, and the
+digest response recorded with a REGISTER never leaves the box."""
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,34 +11,19 @@ from aiohttp.test_utils import TestClient
 from test_web_support import PASSWORD, csrf_for, run_client, setup_done
 
 from tipring.runtime.app import Device
+from tipring.runtime.siptrace import SipTrace
+
+REGISTER = (b"REGISTER sip:pbx.example SIP/2.0\r\nVia: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK1\r\n"
+            b"Authorization: Digest username=\"1001\", realm=\"pbx.example\", nonce=\"n1\", "
+            b"uri=\"sip:pbx.example\", response=\"0123456789abcdef0123456789abcdef\"\r\n"
+            b"Content-Length: 0\r\n\r\n")
+OK = b"SIP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"
 
 
-def _pcap(*payloads: bytes) -> bytes:
-    """A classic pcap file (LINKTYPE_RAW, IPv4) holding `payloads` as packets."""
-    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 101)
-    for second, payload in enumerate(payloads):
-        out += struct.pack("<IIII", 1_763_700_000 + second, 0, len(payload), len(payload))
-        out += payload
-    return out
-
-
-class FakeTrace:
-    def __init__(self) -> None:
-        self.enabled = True
-        self.messages = [b"REGISTER sip:pbx.example SIP/2.0\r\n\r\n",
-                         b"SIP/2.0 200 OK\r\n\r\n"]
-        self.cleared = 0
-
-    def pcap(self) -> bytes:
-        return _pcap(*self.messages)
-
-    def clear(self) -> None:
-        self.messages = []
-        self.cleared += 1
-
-
-def _with_trace(device: Device) -> FakeTrace:
-    trace = FakeTrace()
+def _with_trace(device: Device) -> SipTrace:
+    trace = SipTrace()
+    trace.record("out", "udp", ("192.0.2.10", 5060), ("192.0.2.1", 5060), REGISTER)
+    trace.record("in", "udp", ("192.0.2.10", 5060), ("192.0.2.1", 5060), OK)
     device.telephony = SimpleNamespace(sip=SimpleNamespace(trace=trace))  # type: ignore[assignment]
     return trace
 
@@ -64,15 +45,16 @@ def test_page_download_and_clear(tmp_path: Path) -> None:
             assert disposition.startswith('attachment; filename="tipring-sip-')
             assert disposition.endswith('.pcap"')
             body = await response.read()
-            assert body == _pcap(*trace.messages) and b"REGISTER sip:pbx.example" in body
+            assert body == trace.pcap() and b"REGISTER sip:pbx.example" in body
+            assert b"0123456789abcdef" not in body  # the digest response is masked
             forged = await client.post("/maintenance/sip-trace/clear", data={"csrf": "x"})
-            assert forged.status == 403 and trace.cleared == 0
+            assert forged.status == 403 and len(trace) == 2
             cleared = await client.post("/maintenance/sip-trace/clear", data={
                 "csrf": await csrf_for(client, "/maintenance")})
             assert cleared.status == 200 and "SIP trace cleared." in await cleared.text()
-            assert trace.cleared == 1
+            assert len(trace) == 0
             empty = await (await client.get("/maintenance/sip-trace.pcap")).read()
-            assert empty == _pcap()  # just the file header
+            assert empty == SipTrace().pcap() and len(empty) == 24  # just the file header
         finally:
             device.telephony = None
 
@@ -94,9 +76,9 @@ def test_api_download_and_clear(tmp_path: Path) -> None:
             assert response.status == 200
             assert response.content_type == "application/vnd.tcpdump.pcap"
             assert "filename=" in response.headers["Content-Disposition"]
-            assert await response.read() == _pcap(*trace.messages)
+            assert await response.read() == trace.pcap()
             assert (await client.delete("/api/v1/sip-trace", headers=auth)).status == 204
-            assert trace.cleared == 1
+            assert len(trace) == 0
         finally:
             device.telephony = None
 
