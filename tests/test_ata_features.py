@@ -397,3 +397,131 @@ def test_a_number_not_in_service_gets_sit_and_the_recorded_intercept(
         await until(lambda: heard_contains(phone, intercept), 15, "the intercept")
 
     run(main, path)
+
+
+def recorded(far: Baresip) -> array.array:
+    """What `far` received (its decoded audio), at about 8 kHz: the longest recording, since
+    baresip starts a new file when a re-INVITE (hold, resume) restarts its audio."""
+    longest = max(far.recordings()["dec"], key=lambda path: path.stat().st_size)
+    with wave.open(str(longest)) as w:
+        data = array.array("h", w.readframes(w.getnframes()))[:: w.getnchannels()]
+        step = max(1, w.getframerate() // 8000)
+    return array.array("h", data[::step])
+
+
+def dominant(audio: array.array, hz: float, against: float = 1700.0) -> bool:
+    return goertzel_power(audio, hz) > 20 * goertzel_power(audio, against)
+
+
+def tone(hz: float, seconds: float) -> array.array:
+    import math
+
+    return array.array("h", (int(6000 * math.sin(2 * math.pi * hz * n / 8000))
+                             for n in range(int(8000 * seconds))))
+
+
+def handset_hears(phone: VirtualHandset, *tones_hz: float) -> bool:
+    heard = array.array("h")
+    heard.frombytes(phone.heard())
+    window = heard[-4000:]
+    return len(window) > 800 and all(dominant(window, hz) for hz in tones_hz)
+
+
+def test_three_way_call_mixes_both_parties_and_the_phone(
+        tmp_path: Path, proxy: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
+    """Bob calls; we flash, call Carol, flash again: all three talk, mixed by our audio path.
+    Bob speaks 440 Hz, Carol 1300 Hz, we 1000 Hz: each hears the other two, nobody hears
+    themselves. Carol is baresip (checked in its recording). Bob is a second TipRing: he is
+    held while we call Carol, and baresip 1.0 stops recording what it decodes once it has
+    been held and resumed, so his ear is his handset's."""
+    carol = baresip_factory(proxy.aor("1003"), password="secret1003", name="carol",
+                            answer_mode="auto", tone_hz=1300.0)
+    path = config_file(tmp_path, proxy)
+    bob_path = second_device_config(tmp_path, proxy, "1002")
+
+    async def main(device: Device, phone: VirtualHandset) -> None:
+        bob_device = await running_device(bob_path)
+        bob: VirtualHandset = bob_device.board.handsets[0]  # type: ignore[union-attr]
+        try:
+            await key(bob_device, bob, "1001#")
+            await until(lambda: phone.ring_bursts, 10, "ringing")
+            phone.lift()
+            await until(lambda: line_state(bob_device) == "connected", 5, "Bob connected")
+            bob.speak(tone(440.0, 30))
+            await until(hears_tone(phone, 440.0), 8, "Bob's voice")
+            phone.flash()
+            await until(lambda: line_state(device) == "dial-tone", 3, "recall dial tone")
+            phone.dial_dtmf("1003#")
+            await asyncio.to_thread(carol.wait_event, "CALL_ESTABLISHED", 10)
+            await until(hears_tone(phone, 1300.0), 8, "Carol while consulting")
+            phone.flash()
+            await until(lambda: device.telephony is not None and
+                        device.telephony.phone is not None and
+                        device.telephony.phone.conference == {0}, 5, "three-way call")
+            phone.speak(tone(1000.0, 10))
+            await until(lambda: handset_hears(phone, 440.0, 1300.0), 8, "both on our handset")
+            await until(lambda: handset_hears(bob, 1300.0, 1000.0), 8, "Carol and us on Bob's")
+            heard = array.array("h")
+            heard.frombytes(bob.heard())
+            window = heard[-4000:]
+            assert goertzel_power(window, 440.0) < goertzel_power(window, 1300.0) / 20
+            await asyncio.sleep(2)
+            phone.hang_up()
+            await asyncio.to_thread(carol.wait_event, "CALL_CLOSED", 10)
+            await until(lambda: line_state(bob_device) != "connected", 5, "Bob's call ended")
+        finally:
+            await bob_device.stop_telephony()
+            bob_device.close()
+
+    run(main, path)
+    carol_heard = recorded(carol)[-12000:-4000]
+    assert dominant(carol_heard, 440.0) and dominant(carol_heard, 1000.0), "Carol's ear"
+    assert goertzel_power(carol_heard, 1300.0) < goertzel_power(carol_heard, 440.0) / 20
+
+
+def test_message_waiting_lights_the_lamp_and_stutters_the_dial_tone(
+        tmp_path: Path, proxy: Kamailio, sipp_factory: Callable[..., object]) -> None:
+    """The registrar's unsolicited message-summary NOTIFY (as Asterisk sends it): the idle
+    phone gets the visual indicator as on-hook FSK (GR-30 MDMF 0x82, parameter 0x0B = on),
+    lifting gives stutter dial tone; "no" turns the lamp off again."""
+    import spandsp_oracle as sd
+
+    path = config_file(tmp_path, proxy)
+    raw = config_to_dict(ConfigStore(path).load().config, reveal_secrets=True)
+    raw["accounts"][0]["message_waiting"] = "unsolicited"
+    ConfigStore(path).save(config_from_dict(raw))
+
+    def indicator(phone: VirtualHandset) -> list[bytes | None]:
+        """The visual indicator of every message-waiting burst the phone received on hook."""
+        audio = array.array("h")
+        audio.frombytes(phone.caller_id_audio())
+        found = []
+        for message in sd.adsi_rx(audio, sd.ADSI_STANDARD_CLASS):
+            fields = sd.adsi_fields(message, sd.ADSI_STANDARD_CLASS)
+            if fields and fields[0][0] == 0x82:
+                found.append(dict(fields[1:]).get(0x0B))
+        return found
+
+    async def main(device: Device, phone: VirtualHandset) -> None:
+        target = f"127.0.0.1:{device.options.sip_port}"
+
+        def notify(waiting: str, voice: str) -> None:
+            sipp = sipp_factory("uac_notify_mwi.xml", remote=target, service="1001",
+                                keys={"waiting": waiting, "voice": voice})
+            assert sipp.run().ok  # type: ignore[attr-defined]
+
+        await asyncio.to_thread(notify, "yes", "2/0")
+        await until(lambda: device.telephony is not None and
+                    device.telephony.messages_waiting.get("main"), 5, "MWI noted")
+        await until(lambda: indicator(phone) == [b"\xff"], 10, "lamp on (VMWI FSK)")
+        assert not phone.ring_bursts  # data without ringing
+        phone.lift()
+        await until(lambda: device.lines[0].line.tone == "stutter_dial", 3, "stutter dial tone")
+        await hang_up(device, phone)
+        await asyncio.to_thread(notify, "no", "0/2")
+        # (The line may say "on" again after the call before it hears "off": the latest wins.)
+        await until(lambda: indicator(phone)[-1:] == [b"\x00"], 10, "lamp off")
+        phone.lift()
+        await until(lambda: device.lines[0].line.tone == "dial", 3, "plain dial tone")
+
+    run(main, path)

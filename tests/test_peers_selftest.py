@@ -341,6 +341,7 @@ def test_scenarios_are_well_formed_xml() -> None:
         [
             "malformed.xml",
             "uac_call.xml",
+            "uac_notify_mwi.xml",
             "uac_register_digest.xml",
             "uas_481.xml",
             "uas_487.xml",

@@ -23,7 +23,7 @@ from typing import Any
 
 from tipring.config.schema import Config, LineConfig
 from tipring.media.srtp import SrtpSession
-from tipring.media.stream import RtpStream
+from tipring.media.stream import RtpStream, StreamConfig
 from tipring.phone import AttachMedia, DetachMedia, DriveLine, LineSetup, Phone, PhoneAction
 from tipring.phone.actions import (
     ClearWebPassword,
@@ -139,6 +139,8 @@ class Telephony:
         # call's media is detached before the next one's is attached, never the other way.
         self._deciding = 0
         self._deferred: collections.deque[object] = collections.deque()
+        self._streams: dict[str, RtpStream] = {}  # each call's outgoing RTP, kept across holds
+        self._paused: dict[str, float] = {}  # when a call's stream last left the line
 
     async def start(self) -> None:
         agent = await self.sip.start()
@@ -399,6 +401,8 @@ class Telephony:
 
     def _finish(self, record: CallRecord, now: float, cut: str = "") -> None:
         self.calls.pop(record.call, None)
+        self._streams.pop(record.call, None)
+        self._paused.pop(record.call, None)
         status, reason, by = record.ended or (None, cut, "local")
         if self.phone is not None and record.call in self.phone.not_put_through:
             reason = self.phone.not_put_through.pop(record.call)  # e.g. forwarded on no answer
@@ -438,11 +442,13 @@ class Telephony:
                 if config is not None:
                     rtp, rtcp = self._pair_for(action)
                     srtp = SrtpSession(action.media.srtp) if action.media.srtp else None
-                    runner.audio.attach(RtpStream(config), rtp, rtcp, srtp, leg=action.call)
+                    runner.audio.attach(self._stream_for(action.call, config), rtp, rtcp, srtp,
+                                        leg=action.call)
                 runner.audio.set_direction(action.media.send and config is not None,
                                            action.media.receive, leg=action.call)
             elif isinstance(action, DetachMedia):
                 runner.audio.detach(action.call)
+                self._paused[action.call] = self.sip.clock()
             elif isinstance(action, SendDigit):
                 runner.audio.start_digit(action.digit, leg=action.call)
                 asyncio.get_running_loop().call_later(
@@ -462,6 +468,23 @@ class Telephony:
                 self.on_password_reset()
         self._arm_phone_timer()
         self.on_change()
+
+    def _stream_for(self, call: str, config: StreamConfig) -> RtpStream:
+        """A call's RTP stream each time its media is (re)attached (resume after hold, new
+        address): the same SSRC, sequence going on and the timestamp moved on by the time the
+        stream was off the line, as RFC 3550 5.1 has them. A fresh SSRC and a timestamp jump
+        would look like a new source to the far end, which some drop (baresip 1.0 discards
+        it as a timestamp going backwards)."""
+        stream = RtpStream(config)
+        previous = self._streams.get(call)
+        if previous is not None:
+            paused = self._paused.pop(call, None)
+            elapsed = 0.0 if paused is None else max(0.0, self.sip.clock() - paused)
+            stream.ssrc, stream.sequence = previous.ssrc, previous.sequence
+            stream.timestamp = (previous.timestamp + round(elapsed * config.clock_rate)) \
+                & 0xFFFFFFFF
+        self._streams[call] = stream
+        return stream
 
     def _pair_for(self, action: AttachMedia) -> tuple[socket.socket, socket.socket]:
         """The socket pair whose port the call's SDP advertised."""
