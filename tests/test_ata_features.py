@@ -525,3 +525,72 @@ def test_message_waiting_lights_the_lamp_and_stutters_the_dial_tone(
         await until(lambda: device.lines[0].line.tone == "dial", 3, "plain dial tone")
 
     run(main, path)
+
+
+def test_emergency_number_goes_out_despite_dnd_hidden_id_and_a_plan_without_it(
+        tmp_path: Path, proxy: Kamailio) -> None:
+    path = config_file(tmp_path, proxy, dial_plan="(1xxx)", do_not_disturb=True,
+                       hide_caller_id=True)
+
+    async def main(device: Device, phone: VirtualHandset) -> None:
+        await key(device, phone, "911")  # completes at once: no timer, no '#'
+
+        def invite() -> bytes | None:
+            assert device.telephony is not None
+            return next((r.data for r in device.telephony.sip.trace.records()
+                         if r.direction == "out" and r.data.startswith(b"INVITE sip:911@")),
+                        None)
+
+        sent = await until(invite, 5, "the emergency INVITE")
+        assert b"anonymous" not in sent.lower() and b"From: <sip:1001@" in sent
+        await key_after_hang_up(device, phone, "5551234#")  # the plan still bars the rest
+        await until(lambda: device.lines[0].line.tone == "congestion", 5, "reorder")
+
+    run(main, path)
+
+
+async def key_after_hang_up(device: Device, phone: VirtualHandset, digits: str) -> None:
+    await hang_up(device, phone)
+    await key(device, phone, digits)
+
+
+def test_fallback_account_carries_calls_while_the_main_one_cannot_register(
+        tmp_path: Path, proxy: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
+    bob = baresip_factory(proxy.aor("1002"), password="secret1002", name="bob")
+    path = config_file(tmp_path, proxy)
+    raw = config_to_dict(ConfigStore(path).load().config, reveal_secrets=True)
+    raw["accounts"][0]["password"] = "wrong-password"
+    raw["accounts"].append({**raw["accounts"][0], "id": "backup", "user": "1003",
+                            "password": "secret1003"})
+    raw["lines"][0]["fallback_account"] = "backup"
+    ConfigStore(path).save(config_from_dict(raw))
+
+    async def main(device: Device, phone: VirtualHandset) -> None:
+        await until(lambda: device.telephony is not None and device.telephony.registration(
+            "main").startswith("failed"), 10, "main account refused")
+        await until(lambda: device.telephony is not None and device.telephony.registration(
+            "backup").startswith("registered"), 10, "backup registered")
+        await key(device, phone, "1002#")
+        event = await asyncio.to_thread(bob.wait_event, "CALL_ESTABLISHED", 10)
+        assert event["peeruri"].startswith("sip:1003@")  # placed on the fallback account
+        await asyncio.to_thread(bob.hangup)
+        await hang_up(device, phone)
+        await asyncio.to_thread(bob.dial, proxy.aor("1003"))
+        await until(lambda: phone.ring_bursts, 10, "a call to the fallback rings the line")
+
+    # The main account fails to register, so the usual "registered" wait does not apply.
+    async def body() -> None:
+        from tipring.runtime.app import Options
+
+        device = Device(Options(path, "sim", sip_host="127.0.0.1",
+                                sip_port=free_port("127.0.0.1")))
+        device.start()
+        await device.start_telephony()
+        phone: VirtualHandset = device.board.handsets[0]  # type: ignore[union-attr]
+        try:
+            await main(device, phone)
+        finally:
+            await device.stop_telephony()
+            device.close()
+
+    asyncio.run(asyncio.wait_for(body(), 75))
