@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import array
 import asyncio
+import contextlib
 import wave
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -175,9 +176,7 @@ def test_blind_transfer_flash_dial_hang_up(
         phone.lift()
         await asyncio.to_thread(bob.wait_event, "CALL_ESTABLISHED", 5)
         await asyncio.sleep(0.5)
-        phone.flash()
-        await until(lambda: line_state(device) == "dial-tone", 3, "recall dial tone")
-        phone.dial_dtmf("1003#")
+        await consult(device, phone, "1003#")
         await asyncio.to_thread(carol.wait_event, "CALL_INCOMING", 10)
         since = len(carol.events)
         phone.hang_up()
@@ -199,6 +198,31 @@ def test_blind_transfer_flash_dial_hang_up(
     assert goertzel_power(audio[-8000:], 440.0) > 20 * goertzel_power(audio[-8000:], 1700.0)
 
 
+@contextlib.asynccontextmanager
+async def bob_on_a_second_tipring(bob_path: Path, device: Device,
+                                  phone: VirtualHandset) -> AsyncIterator[
+                                      tuple[Device, VirtualHandset]]:
+    """Bob, a second TipRing, calls us (1001) and we answer; stopped on the way out."""
+    bob_device = await running_device(bob_path)
+    bob: VirtualHandset = bob_device.board.handsets[0]  # type: ignore[union-attr]
+    try:
+        await key(bob_device, bob, "1001#")
+        await until(lambda: phone.ring_bursts, 10, "ringing")
+        phone.lift()
+        await until(lambda: line_state(bob_device) == "connected", 5, "Bob connected")
+        yield bob_device, bob
+    finally:
+        await bob_device.stop_telephony()
+        bob_device.close()
+
+
+async def consult(device: Device, phone: VirtualHandset, digits: str) -> None:
+    """Flash (the call is held), wait for recall dial tone, dial a second party."""
+    phone.flash()
+    await until(lambda: line_state(device) == "dial-tone", 3, "recall dial tone")
+    phone.dial_dtmf(digits)
+
+
 def test_attended_transfer_talk_to_carol_then_hang_up(
         tmp_path: Path, proxy: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
     """Bob calls us; we flash, call Carol, talk to her, hang up: Bob gets a REFER whose target
@@ -213,16 +237,8 @@ def test_attended_transfer_talk_to_carol_then_hang_up(
     bob_path = second_device_config(tmp_path, proxy, "1002")
 
     async def main(device: Device, phone: VirtualHandset) -> None:
-        bob_device = await running_device(bob_path)
-        bob: VirtualHandset = bob_device.board.handsets[0]  # type: ignore[union-attr]
-        try:
-            await key(bob_device, bob, "1001#")
-            await until(lambda: phone.ring_bursts, 10, "ringing")
-            phone.lift()
-            await until(lambda: line_state(bob_device) == "connected", 5, "Bob connected")
-            phone.flash()
-            await until(lambda: line_state(device) == "dial-tone", 3, "recall dial tone")
-            phone.dial_dtmf("1003#")
+        async with bob_on_a_second_tipring(bob_path, device, phone) as (bob_device, bob):
+            await consult(device, phone, "1003#")
             await asyncio.to_thread(carol.wait_event, "CALL_ESTABLISHED", 10)
             await until(lambda: line_state(device) == "connected", 5, "talking to Carol")
             since, bursts = len(carol.events), len(phone.ring_bursts)
@@ -246,9 +262,6 @@ def test_attended_transfer_talk_to_carol_then_hang_up(
             await until(carol_heard, 8, "Carol's 1300 Hz tone on Bob's handset")
             bob.hang_up()
             await asyncio.to_thread(carol.wait_event, "CALL_CLOSED", 10, since)
-        finally:
-            await bob_device.stop_telephony()
-            bob_device.close()
 
     run(main, path)
 
@@ -440,18 +453,10 @@ def test_three_way_call_mixes_both_parties_and_the_phone(
     bob_path = second_device_config(tmp_path, proxy, "1002")
 
     async def main(device: Device, phone: VirtualHandset) -> None:
-        bob_device = await running_device(bob_path)
-        bob: VirtualHandset = bob_device.board.handsets[0]  # type: ignore[union-attr]
-        try:
-            await key(bob_device, bob, "1001#")
-            await until(lambda: phone.ring_bursts, 10, "ringing")
-            phone.lift()
-            await until(lambda: line_state(bob_device) == "connected", 5, "Bob connected")
+        async with bob_on_a_second_tipring(bob_path, device, phone) as (bob_device, bob):
             bob.speak(tone(440.0, 30))
             await until(hears_tone(phone, 440.0), 8, "Bob's voice")
-            phone.flash()
-            await until(lambda: line_state(device) == "dial-tone", 3, "recall dial tone")
-            phone.dial_dtmf("1003#")
+            await consult(device, phone, "1003#")
             await asyncio.to_thread(carol.wait_event, "CALL_ESTABLISHED", 10)
             await until(hears_tone(phone, 1300.0), 8, "Carol while consulting")
             phone.flash()
@@ -469,9 +474,6 @@ def test_three_way_call_mixes_both_parties_and_the_phone(
             phone.hang_up()
             await asyncio.to_thread(carol.wait_event, "CALL_CLOSED", 10)
             await until(lambda: line_state(bob_device) != "connected", 5, "Bob's call ended")
-        finally:
-            await bob_device.stop_telephony()
-            bob_device.close()
 
     run(main, path)
     carol_heard = recorded(carol)[-12000:-4000]
