@@ -117,6 +117,9 @@ class AccountConfig:
     # Message waiting: "subscribe" to the account's message-summary, or only take the NOTIFYs the
     # registrar sends unasked (Asterisk's default), or ignore them.
     message_waiting: MessageWaitingMode = "subscribe"
+    # RFC 5626 outbound (+sip.instance, reg-id, flow keep-alives): for providers whose edge
+    # proxy supports it; keeps calls reaching a device behind NAT when its address changes.
+    outbound: bool = False
     voicemail: str = setting("", rules.blank_or(rules.dial_target))  # dialled by the voicemail code
 
     @property

@@ -33,6 +33,7 @@ from tipring.line.signals import DialedNumber, OffHook, OnHook
 from tipring.phone.features import digit_rules
 from tipring.runtime import logs
 from tipring.runtime.calllog import CallLog, CallLogEntry
+from tipring.runtime.identity import instance_urn
 from tipring.runtime.firmware_update import FirmwareUpdate
 from tipring.runtime.line import LineRunner
 from tipring.runtime.telephony import Telephony
@@ -145,7 +146,9 @@ class Device:
                               sip_port=self.options.sip_port, on_change=self.notify_changed,
                               on_call_ended=self.log_call, on_setting=self._save_line_setting,
                               on_password_reset=self._reset_password,
-                              addresses=interface_addresses)
+                              addresses=interface_addresses,
+                              instance_id=instance_urn(self.options.config_path.parent)
+                              if any(a.outbound for a in config.accounts) else "")
         try:
             await telephony.start()
         except OSError as exc:

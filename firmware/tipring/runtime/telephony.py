@@ -115,6 +115,7 @@ class Telephony:
                  on_password_reset: Callable[[], None] = lambda: None,
                  addresses: Callable[[], list[str]] = list,
                  prompts: PromptLibrary | None = None,
+                 instance_id: str = "",
                  wall: Callable[[], float] = time.time) -> None:
         self.config = config
         self.runners = runners
@@ -124,6 +125,7 @@ class Telephony:
         self.on_password_reset = on_password_reset  # the voice menu's physical-presence reset
         self.addresses = addresses  # this device's IP addresses, for the voice menu
         self.prompts = prompts if prompts is not None else PromptLibrary()
+        self.instance_id = instance_id  # RFC 5626 +sip.instance, for accounts with outbound on
         self.wall = wall
         self.calls: dict[str, CallRecord] = {}  # by the agent's call handle
         self.sip = SipRuntime(sip_host, sip_port, on_event=self._sip_event)
@@ -149,7 +151,9 @@ class Telephony:
                 continue
             self.accounts[account.id] = AccountState()
             try:
-                await self.sip.add_account(RegistrationSettings.from_account(account),
+                settings = RegistrationSettings.from_account(
+                    account, instance_id=self.instance_id if account.outbound else "")
+                await self.sip.add_account(settings,
                                            allow_sip_from=account.allow_sip_from)
             except Exception as exc:  # e.g. the registrar's name does not resolve
                 self.accounts[account.id].words = f"cannot start: {exc}"

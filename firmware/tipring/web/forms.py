@@ -88,6 +88,8 @@ ACCOUNT_FIELDS = (
     Field("dtmf", "DTMF mode"),
     Field("codecs", "Codec order", "Comma-separated, preferred first: PCMU, PCMA."),
     Field("keepalive_s", "NAT keep-alive (s)", "0 = off; else 10 to 3600."),
+    Field("outbound", "SIP outbound (RFC 5626)",
+          "Only if the provider's proxy supports it: keeps calls reaching this device behind NAT."),
     Field("allow_sip_from", "Who may call us",
           choices=(("registrar", "Only the registrar / outbound proxy (recommended)"),
                    ("any", "Anyone who can reach the device (trusted LAN only)"))),
