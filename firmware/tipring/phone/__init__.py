@@ -17,13 +17,29 @@ Design, sans-IO like the layers it binds (h11 / aioquic style):
 - Call waiting (`LineSetup.call_waiting`): a second call during a talking call gets 180 and the
   line's call-waiting signal (`FxsLine.call_waiting`: tone, CAS, ACK, off-hook FSK); a hook
   flash holds the talking call (re-INVITE a=sendonly) and answers the waiting one, further
-  flashes swap (hold one, resume the other). Only the talking call's stream is on the line. The
-  talking party leaving keeps the other call; the subscriber hanging up with a call held or
-  waiting rings the phone back with that caller's ID, and lifting resumes or answers it.
+  flashes swap (hold one, resume the other). The talking party leaving keeps the other call;
+  the subscriber hanging up with a call held or waiting rings the phone back with that caller's
+  ID, and lifting resumes or answers it.
+- Three-way calling (`threeway`): a flash alone in a call holds it and gives recall dial tone;
+  the number dialled then is a second call on the line's other RTP pair. Hanging up while it
+  rings is a blind transfer (REFER to it), after it answered an attended one (REFER with
+  Replaces naming our call to it); a flash after it answered joins all three (both streams on
+  the line, mixed by the audio path), a flash in the three-way call drops the party added last.
+  A REFER from the far end is followed on the same line (NOTIFY reports how it goes), and an
+  INVITE with Replaces for one of our calls takes its place without ringing.
+- Features (`features`, star codes from the configuration): do-not-disturb, forwarding
+  (unconditional, busy, no answer: a 302 with Diversion), anonymous-call rejection (433),
+  caller-ID hiding (RFC 3323), call return, redial, voicemail, no call waiting for one call,
+  a fallback account; settings a code switches come back as `SaveLineSetting`.
+- Spoken services (`announcements`): the `***` voice menu (`voicemenu`) and the recorded
+  intercept after SIT, as `PlayPrompt` actions; the menu's physical-presence password reset
+  as `ClearWebPassword`.
 
-Modules: `controller` (the Phone), `calls` (call records, dial targets), `callerid` (SIP
-identity -> CallerId), `causes` (SIP status -> tone), `setup` (per-line provisioning),
-`actions` (what the runtime executes).
+Modules: `controller` (the Phone: lines, calls in and out, call waiting, SIP events), with
+`threeway`, `subscriber` (star codes, forwarding) and `announcements` holding its methods by
+subject; `features` (star-code recognition), `voicemenu` (the pure menu), `calls` (call records,
+dial targets), `callerid` (SIP identity -> CallerId), `causes` (SIP status -> tone and
+intercept), `setup` (per-line provisioning), `actions` (what the runtime executes).
 """
 
 from .actions import AttachMedia, DetachMedia, DriveLine, PhoneAction, SendDigit

@@ -47,30 +47,30 @@ from tipring.sip.session import (
 
 from .actions import (
     AttachMedia,
-    ClearWebPassword,
     DetachMedia,
     DriveLine,
     PhoneAction,
-    PlayPrompt,
-    SaveLineSetting,
     SendDigit,
     StopPrompt,
 )
 from .callerid import caller_id
 from .calls import Call, dial_target
 from .causes import INTERCEPTS, NO_SERVICE_TONE, tone_for_status
-from .features import FORWARDS, SWITCHES, FeatureRequest, recognise
+from .features import recognise
+from .announcements import SpokenServices, _first_cycle_s
 from .setup import LineSetup
-from .voicemenu import DeviceFacts, MenuAction, MenuEnded, ResetPassword, Say, VoiceMenu
+from .subscriber import SubscriberFeatures
+from .threeway import ThreeWayCalling
+from .voicemenu import DeviceFacts, VoiceMenu
 
-TRANSFER_WAIT_S = 32.0  # REFER sent, no final NOTIFY yet: give the call back (64*T1 as SIP)
-REPLACED_WAIT_S = 5.0  # attended transfer done: the target should BYE our leg by then
 
 log = logging.getLogger(__name__)
 
 
-class Phone:
-    """The ATA's calls: one `LineSetup` per FXS port, one shared `UserAgent`."""
+class Phone(ThreeWayCalling, SubscriberFeatures, SpokenServices):
+    """The ATA's calls: one `LineSetup` per FXS port, one shared `UserAgent`. The subjects
+    beyond plain calls live in their own modules: `threeway` (transfer, three-way calling),
+    `subscriber` (star codes, forwarding), `announcements` (voice menu, intercepts)."""
 
     def __init__(self, agent: UserAgent, lines: Mapping[int, LineSetup], *,
                  local_time: Callable[[], datetime.datetime] | None = None,
@@ -241,35 +241,6 @@ class Phone:
         used = {c.slot for c in self.calls_on(line)}
         return 0 if 0 not in used else 1
 
-    # --- star codes -------------------------------------------------------------------------
-
-    def _feature(self, line: int, feature: FeatureRequest, now: float) -> list[PhoneAction]:
-        setup = self.lines[line]
-        name = feature.name
-        log.info("line %d: star code %s%s", line, name,
-                 f" {feature.number}" if feature.number else "")
-        if name in SWITCHES or name in FORWARDS:
-            field, value = SWITCHES[name] if name in SWITCHES else (FORWARDS[name],
-                                                                     feature.number)
-            setattr(setup, field, value)
-            out: list[PhoneAction] = [SaveLineSetting(line, field, value)]
-            return out + self._fxs(line, lambda f: f.recall_dial(now, recall=False), now)
-        if name == "hide_caller_id_once":
-            return self._place(line, feature.number, now, anonymous=True, rule=name)
-        if name == "show_caller_id_once":
-            return self._place(line, feature.number, now, anonymous=False, rule=name)
-        if name == "call_waiting_off_once":
-            return self._place(line, feature.number, now, no_waiting=True, rule=name)
-        if name == "voice_menu" and self.facts is not None:
-            menu = self.menus[line] = VoiceMenu(self.facts)
-            return self._menu(line, menu.start(now), now)
-        number = {"call_return": self.last_caller.get(line), "redial":
-                  self.last_dialled.get(line), "voicemail": setup.voicemail}.get(name)
-        if number:
-            return self._place(line, number, now, rule=name)
-        log.info("line %d: nothing to dial for %s", line, name)
-        return self._fxs(line, lambda f: f.play("congestion", now), now)
-
     # --- answering, hanging up, flash -------------------------------------------------------
 
     def _answer(self, line: int, now: float) -> list[PhoneAction]:
@@ -409,115 +380,6 @@ class Phone:
         return [DetachMedia(call.line, call.call)] if call.media is not None and not call.held \
             else []
 
-    # --- three-way calling and transfer ----------------------------------------------------
-
-    def _join(self, held: Call, consult: Call, now: float) -> list[PhoneAction]:
-        """Flash with the second party answered: take the first off hold; both streams are on
-        the line and the audio path mixes them (each far end hears the other and us)."""
-        log.info("line %d: three-way call %s + %s", held.line, held.call, consult.call)
-        self.conference.add(held.line)
-        return self._resume(held, now)
-
-    def _transfer(self, held: Call, consult: Call, now: float) -> list[PhoneAction] | None:
-        """The subscriber hung up while consulting: transfer the held party. Second party
-        answered: attended transfer (REFER with Replaces naming our call to it, RFC 5589 7);
-        still ringing: blind transfer to the number being called (our call to it is
-        cancelled). None when the agent cannot (then the held call rings back as usual)."""
-        attended = consult.state == "connected"
-        try:
-            if attended:
-                self.agent.transfer(held.call, None, now, replacing=consult.call)
-            else:
-                target = dial_target(consult.number, self.lines[held.line].direct_ip)
-                self.agent.transfer(held.call, target, now)
-        except (KeyError, ValueError, SipParseError) as error:
-            log.info("line %d: cannot transfer %s: %s", held.line, held.call, error)
-            return None
-        log.info("line %d: %s transfer of %s to %s", held.line,
-                 "attended" if attended else "blind", held.call, consult.number)
-        held.transfer = "attended" if attended else "blind"
-        held.parked = True
-        self._deadlines[("transfer", held.call)] = now + TRANSFER_WAIT_S
-        out: list[PhoneAction] = []
-        if attended:
-            consult.parked = True  # the target ends it once the transferee replaces it
-            if consult.media is not None:
-                out.append(DetachMedia(consult.line, consult.call))
-        else:
-            out += self._drop(consult, now)
-        return out
-
-    def _transfer_progress(self, call: Call, event: TransferProgress,
-                           now: float) -> list[PhoneAction]:
-        if call.transfer is None or event.status < 200:
-            return []
-        self._deadlines.pop(("transfer", call.call), None)
-        if event.status >= 300:
-            log.info("line %d: transfer of %s failed: %d %s", call.line, call.call,
-                     event.status, event.reason)
-            return self._transfer_failed(call, now)
-        log.info("line %d: transfer of %s done", call.line, call.call)
-        self._let_go(call, now)
-        for other in self.calls_on(call.line):
-            if other.parked and other.consult_for == call.call:
-                # Attended: the target drops our leg once the transferee's INVITE replaced it.
-                self._deadlines[("release", other.call)] = now + REPLACED_WAIT_S
-        return []
-
-    def _transfer_failed(self, call: Call, now: float) -> list[PhoneAction]:
-        """The held party could not be transferred: our leg to the target ends and the phone
-        rings to give the held call back."""
-        call.transfer = None
-        out: list[PhoneAction] = []
-        for other in list(self.calls_on(call.line)):
-            if other.parked and other.consult_for == call.call:
-                out += self._drop(other, now)
-        if self.lines[call.line].fxs.state is not LineState.IDLE:
-            call.parked = False
-            return out  # the subscriber is busy again: the held call waits for a flash
-        return out + self._ring_back(call, now)
-
-    def _let_go(self, call: Call, now: float) -> None:
-        self.calls.pop(call.call, None)
-        if call.call in self.agent.sessions:
-            self.agent.hangup(call.call, now)
-
-    def _transfer_requested(self, call: Call, event: TransferRequested,
-                            now: float) -> list[PhoneAction]:
-        """The far end transfers us (REFER): call the target on the same line, report how it
-        goes (NOTIFY), and put the new call on the line when it answers."""
-        setup = self.lines[call.line]
-        account = call.account or setup.account
-        if any(c.transferred_from == call.call for c in self.calls.values()) or \
-                len(self.calls_on(call.line)) > 1:
-            self.agent.notify_transfer(call.call, 486, "Busy Here", now)
-            return []
-        slot = 1 - call.slot
-        try:
-            new = self.agent.invite(account, event.target, setup.policy(slot), now,
-                                    replaces=event.replaces, referred_by=event.referred_by)
-        except (KeyError, ValueError, SipParseError) as error:
-            log.info("line %d: cannot follow the transfer to %s: %s", call.line, event.target,
-                     error)
-            self.agent.notify_transfer(call.call, 503, "Service Unavailable", now)
-            return []
-        number = str(getattr(event.target, "user", "") or event.target)
-        log.info("line %d: transferred by %s to %s", call.line, call.call, number)
-        self.calls[new] = Call(new, call.line, "outgoing", "calling", number, account=account,
-                               slot=slot, transferred_from=call.call)
-        return []
-
-    def _replacing(self, event: IncomingCall, old: Call, now: float) -> list[PhoneAction]:
-        """An INVITE with Replaces (RFC 3891) for a call of ours: someone completed an
-        attended transfer to us. The new call takes the old one's place without ringing."""
-        log.info("line %d: %s replaces %s", old.line, event.call, old.call)
-        out = self._drop(old, now)
-        self.calls[event.call] = Call(event.call, old.line, "incoming", "answering",
-                                      old.number, account=event.account, slot=old.slot,
-                                      caller=old.caller)
-        self.agent.answer(event.call, self.lines[old.line].policy(old.slot), now)
-        return out
-
     def _digit(self, line: int, event: Digit, now: float) -> list[PhoneAction]:
         menu = self.menus.get(line)
         if menu is not None:
@@ -630,30 +492,6 @@ class Phone:
             self._deadlines[("no-answer", event.call)] = now + setup.no_answer_s
         self.agent.ring(event.call, now)
 
-    def _forward(self, call: str, target: str, reason: str, now: float) -> list[PhoneAction]:
-        """Send the caller elsewhere with a 302 and a Diversion saying why (RFC 5806)."""
-        try:
-            self.agent.redirect(call, [target], now, diversion=reason)
-        except (KeyError, ValueError) as error:
-            log.info("call %s: cannot forward to %r (%s): busy instead", call, target, error)
-            self.not_put_through[call] = f"could not forward to {target}"
-            self.agent.reject(call, 486, "Busy Here", now)
-            return []
-        log.info("call %s forwarded (%s) to %s", call, reason, target)
-        self.not_put_through[call] = f"forwarded to {target} ({reason})"
-        return []
-
-    def _forward_no_answer(self, call: Call, now: float) -> list[PhoneAction]:
-        if call.state not in ("ringing", "waiting") or call.recalling:
-            return []
-        target = self.lines[call.line].forward_no_answer
-        if not target:
-            return []
-        del self.calls[call.call]
-        out = self._fxs(call.line, (lambda f: f.stop_ring(now)) if call.state == "ringing"
-                        else (lambda f: f.stop_call_waiting(now)), now)
-        return out + self._forward(call.call, target, "no-answer", now)
-
     def _can_wait(self, line: int) -> bool:
         """Call waiting applies: on for the line, which is in exactly one call, talking."""
         setup = self.lines[line]
@@ -749,52 +587,6 @@ class Phone:
             self._intercepts[call.line] = INTERCEPTS[event.status]
         return out + self._fxs(call.line, lambda f: f.play(tone, now), now)
 
-    # --- the voice menu and announcements ---------------------------------------------------
-
-    def prompt_finished(self, line: int, now: float) -> list[PhoneAction]:
-        """The line's audio thread played the last sample of a prompt."""
-        menu = self.menus.get(line)
-        if menu is not None:
-            return self._menu(line, menu.prompt_finished(now), now)
-        if line in self.announcing:
-            self.announcing.discard(line)
-            return self._fxs(line, lambda f: f.play("congestion", now), now)
-        return []
-
-    def _lifted(self, line: int, now: float) -> list[PhoneAction]:
-        menu = self.menus.get(line)
-        if menu is None or not menu.awaiting_presence:
-            return []
-        return self._menu(line, menu.lifted(now), now)
-
-    def _menu(self, line: int, actions: list[MenuAction], now: float) -> list[PhoneAction]:
-        out: list[PhoneAction] = []
-        for action in actions:
-            if isinstance(action, Say):
-                out.append(PlayPrompt(line, action.clips))
-            elif isinstance(action, ResetPassword):
-                log.warning("line %d: web password cleared from the voice menu (physical "
-                            "presence shown on the hook switch)", line)
-                out.append(ClearWebPassword(line))
-            elif isinstance(action, MenuEnded):
-                self.menus.pop(line, None)
-        # While the menu counts the hook changes of the password reset, a lift gets no dial
-        # tone and a quick press of the switch is reported as a flash (the line's recall mode)
-        # instead of restarting dial tone.
-        counting = line in self.menus and self.menus[line].awaiting_presence
-        fxs = self.lines[line].fxs
-        if fxs.quiet_lift != counting:
-            fxs.quiet_lift = fxs.recall = counting
-        return out
-
-    def _announce(self, line: int, now: float) -> list[PhoneAction]:
-        clips = self._intercepts.pop(line, None)
-        fxs = self.lines[line].fxs
-        if clips is None or fxs.tone != "sit" or self.calls_on(line):
-            return []  # hung up, or something else happened on the line meanwhile
-        self.announcing.add(line)
-        return [PlayPrompt(line, clips)]
-
     # --- plumbing ---------------------------------------------------------------------------
 
     def _attach(self, call: Call, early: bool) -> AttachMedia:
@@ -823,12 +615,3 @@ class Phone:
         if commands:
             out.append(DriveLine(line, tuple(commands)))
         return out
-
-
-def _first_cycle_s(signal: object) -> float:
-    """When the announcement starts after SIT: once its three tones have sounded (the long
-    silence of SIT's cadence is where the intercept speaks)."""
-    from tipring.line.tonespec import cadence_plan
-
-    plan = cadence_plan(signal)  # type: ignore[arg-type]
-    return sum(segment.on_s for segment in plan.segments) + 0.2
