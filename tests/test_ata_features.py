@@ -99,6 +99,7 @@ def test_star_78_refuses_calls_until_star_79_and_is_saved(
     async def main(device: Device, phone: VirtualHandset) -> None:
         await key(device, phone, "*78")
         await until(lambda: device.config.lines[0].do_not_disturb, 5, "DND saved")
+        assert device.status()["lines"][0]["features"] == "do not disturb"
         await hang_up(device, phone)
         assert ConfigStore(path).load().config.lines[0].do_not_disturb  # on disk too
         await asyncio.to_thread(bob.dial, proxy.aor("1001"))
@@ -516,6 +517,7 @@ def test_message_waiting_lights_the_lamp_and_stutters_the_dial_tone(
         await until(lambda: device.telephony is not None and
                     device.telephony.messages_waiting.get("main"), 5, "MWI noted")
         await until(lambda: indicator(phone) == [b"\xff"], 10, "lamp on (VMWI FSK)")
+        assert device.status()["lines"][0]["features"] == "messages waiting"
         assert not phone.ring_bursts  # data without ringing
         phone.lift()
         await until(lambda: device.lines[0].line.tone == "stutter_dial", 3, "stutter dial tone")

@@ -4,6 +4,7 @@ secrets, per-field errors and saving. Fast: in-process app on loopback, no brows
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -542,3 +543,18 @@ def test_api_import_export_password_and_reset(tmp_path: Path) -> None:
         assert gated.status == 401 and "setup" in (await gated.json())["error"]
 
     run_client(config, scenario)
+
+
+def test_status_page_says_which_features_are_on(tmp_path: Path) -> None:
+    """A phone that does not ring is explained on the status page (DND, forwarding...)."""
+    async def scenario(client: TestClient, device: Device) -> None:
+        await setup_done(client)
+        assert 'data-key="line0.features">none<' in await (await client.get("/")).text()
+        line = dataclasses.replace(device.config.lines[0], do_not_disturb=True,
+                                   forward_busy="5550000", call_waiting=False)
+        await device.apply_config(dataclasses.replace(device.config, lines=(line,)))
+        page = await (await client.get("/")).text()
+        assert ('data-key="line0.features">do not disturb, forwarded when busy to 5550000, '
+                'call waiting off<') in page
+
+    run_client(tmp_path / "config.toml", scenario)

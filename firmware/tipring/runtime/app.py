@@ -299,6 +299,7 @@ class Device:
                              if self.telephony is not None else None),
                     "other_calls": (self.telephony.other_calls(port.index)
                                     if self.telephony is not None else []),
+                    "features": self._features_in_words(line_cfg),
                 })
         return {
             "firmware": {"name": "TipRing", "version": tipring.__version__},
@@ -312,6 +313,30 @@ class Device:
             "lines": lines,
             "system": system_facts(),
         }
+
+
+    def _features_in_words(self, line: LineConfig | None) -> str:
+        """What the subscriber switched on (often from the phone, by star code), and the
+        message lamp, so the status page explains a phone that does not ring."""
+        if line is None:
+            return ""
+        words = []
+        if line.do_not_disturb:
+            words.append("do not disturb")
+        for target, when in ((line.forward_all, "all calls"), (line.forward_busy, "when busy"),
+                             (line.forward_no_answer, f"after {line.no_answer_s} s")):
+            if target:
+                words.append(f"forwarded {when} to {target}")
+        if line.anonymous_rejection:
+            words.append("refusing anonymous callers")
+        if line.hide_caller_id:
+            words.append("number withheld")
+        if not line.call_waiting:
+            words.append("call waiting off")
+        waiting = self.telephony.messages_waiting if self.telephony is not None else {}
+        if waiting.get(line.account) or waiting.get(line.fallback_account):
+            words.append("messages waiting")
+        return ", ".join(words)
 
 
 class RecentLogs(logging.Handler):

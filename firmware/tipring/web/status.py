@@ -48,6 +48,7 @@ def status_view(status: dict[str, Any]) -> dict[str, str]:
         view[f"{key}.linefeed"] = line["linefeed"]
         view[f"{key}.account"] = line["account"] or "none"
         view[f"{key}.registration"] = line["registration"]
+        view[f"{key}.features"] = line.get("features") or "none"
         view.update(call_view(key, line.get("call"), line.get("other_calls") or []))
     for phone in status.get("handsets", []):
         key = f"phone{phone['line']}"
