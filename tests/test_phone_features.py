@@ -15,7 +15,7 @@ from tipring.line.digitmap import DigitMap
 from tipring.line.fxs import FxsLine, LineState
 from tipring.line.regions import profile
 from tipring.line.signals import StopRing
-from tipring.phone import LineSetup, Phone
+from tipring.phone import AttachMedia, LineSetup, Phone
 from tipring.phone.actions import ClearWebPassword, PlayPrompt, SaveLineSetting, StopPrompt
 from tipring.phone.features import digit_rules
 from tipring.phone.voicemenu import DeviceFacts
@@ -346,3 +346,30 @@ def test_hanging_up_during_sit_cancels_the_intercept() -> None:
     p.sip_event(CallEnded(call, 484, "Address Incomplete", "remote"), T0 + 5)
     hang_up(p, T0 + 5.2)
     assert prompts(p.timer(T0 + 10)) == []
+
+
+def test_a_star_code_at_recall_dial_tone_keeps_the_held_call_a_flash_away() -> None:
+    p, _ = menu_station()
+    p.sip_event(incoming(), T0)
+    p.hook(0, True, T0 + 1)
+    p.sip_event(CallAnswered("in-1", media()), T0 + 1.1)
+    p.hook(0, False, T0 + 5)  # flash: hold, recall dial tone
+    p.hook(0, True, T0 + 5.5)
+    for i, key in enumerate("*78"):
+        p.dtmf(0, key, T0 + 6 + i * 0.2)
+    assert p.lines[0].do_not_disturb and p.calls["in-1"].held
+    out = p.hook(0, False, T0 + 8) + p.hook(0, True, T0 + 8.5)  # flash: back to the call
+    assert not p.calls["in-1"].held and any(isinstance(a, AttachMedia) for a in out)
+
+
+def test_no_voice_menu_while_a_call_is_held() -> None:
+    p, _ = menu_station()
+    p.sip_event(incoming(), T0)
+    p.hook(0, True, T0 + 1)
+    p.sip_event(CallAnswered("in-1", media()), T0 + 1.1)
+    p.hook(0, False, T0 + 5)
+    p.hook(0, True, T0 + 5.5)
+    out = []
+    for i, key in enumerate("***"):
+        out += p.dtmf(0, key, T0 + 6 + i * 0.2)
+    assert p.menus == {} and tones(out)[-1] == "congestion"

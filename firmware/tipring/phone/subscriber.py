@@ -51,14 +51,18 @@ class SubscriberFeatures:
                                                                      feature.number)
             setattr(setup, field, value)
             out: list[PhoneAction] = [SaveLineSetting(line, field, value)]
-            return out + self._fxs(line, lambda f: f.recall_dial(now, recall=False), now)
+            # Confirmed with stutter dial tone; keyed at recall dial tone (a call held), a flash
+            # still takes the held call back.
+            held = any(call.held for call in self.calls.values() if call.line == line)
+            return out + self._fxs(line, lambda f: f.recall_dial(now, recall=held), now)
         if name == "hide_caller_id_once":
             return self._place(line, feature.number, now, anonymous=True, rule=name)
         if name == "show_caller_id_once":
             return self._place(line, feature.number, now, anonymous=False, rule=name)
         if name == "call_waiting_off_once":
             return self._place(line, feature.number, now, no_waiting=True, rule=name)
-        if name == "voice_menu" and self.facts is not None:
+        if name == "voice_menu" and self.facts is not None and \
+                not any(call.line == line for call in self.calls.values()):
             menu = self.menus[line] = VoiceMenu(self.facts)
             return self._menu(line, menu.start(now), now)
         number = {"call_return": self.last_caller.get(line), "redial":
