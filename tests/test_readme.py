@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import struct
 import tomllib
+import zlib
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,21 @@ def test_readme_wiring_gives_every_gpio_of_each_profile(name: str) -> None:
     assert gpios, name
     for gpio in gpios:
         assert f"pin {HEADER_PIN[gpio]}, GPIO{gpio}" in text, f"{name}: GPIO{gpio} not wired"
+
+
+def test_screenshots_are_whole_indexed_pngs() -> None:
+    """.ci/screenshots/take writes 8-bit palette PNGs (a third of Chromium's RGBA files); each
+    must decode to exactly one filter byte and one index byte per pixel of every row."""
+    for path in sorted(SHOTS.glob("*.png")):
+        data = path.read_bytes()
+        width, height = _png_size(path)
+        assert data[24:26] == b"\x08\x03", f"{path.name}: not an 8-bit palette PNG"
+        idat, at = b"", 8
+        while at < len(data):
+            length, kind = struct.unpack(">I4s", data[at:at + 8])
+            if kind == b"PLTE":
+                assert length % 3 == 0 and length <= 768, path.name
+            if kind == b"IDAT":
+                idat += data[at + 8:at + 8 + length]
+            at += 12 + length
+        assert len(zlib.decompress(idat)) == height * (width + 1), path.name
