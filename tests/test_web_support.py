@@ -60,8 +60,9 @@ class ThreadedServer:
     """The device and its real web server on a loopback port, on a loop in its own thread
     (Playwright's sync API owns the test thread)."""
 
-    def __init__(self, config_path: Path) -> None:
+    def __init__(self, config_path: Path, **options: Any) -> None:
         self.config_path = config_path
+        self.options = options  # more Options fields, e.g. sip_host/sip_port for real peers
         self.loop = asyncio.new_event_loop()
         self.port = 0
         self.device: Device | None = None
@@ -81,7 +82,7 @@ class ThreadedServer:
         self.loop.run_forever()
 
     async def _start(self) -> None:
-        self.device = Device(Options(self.config_path, "sim"))
+        self.device = Device(Options(self.config_path, "sim", **self.options))
         self.device.start()
         self._runner = web.AppRunner(make_app(self.device), shutdown_timeout=0.5)
         await self._runner.setup()
@@ -104,6 +105,7 @@ class ThreadedServer:
             assert self._runner is not None
             await self._runner.cleanup()
             assert self.device is not None
+            await self.device.stop_telephony(deadline=0.0)  # SIP is running once an account is
             self.device.close()
         asyncio.run_coroutine_threadsafe(stop(), self.loop).result(10)
         self.loop.call_soon_threadsafe(self.loop.stop)
