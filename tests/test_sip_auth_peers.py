@@ -8,7 +8,7 @@ with 407 in its realm in front of the Kamailio registrar challenging with 401/40
 
 Not qop=auth-int: Kamailio 5.6 offers it but does not implement it (its check hashes an
 uninitialised buffer where H(entity-body) belongs, so every correct auth-int answer fails
-with -2). SIPp's verifyauth is the oracle for auth-int (test_sip_peers.py).
+with -2). SIPp's verifyauth is the oracle for auth-int (test_sip_sipp_peers.py).
 
 What went over the wire is read from a recording `SipTrace` (unmasked: the test needs the
 qop and stale parameters), what Kamailio thought from its log and location table.
