@@ -832,3 +832,32 @@ def test_wildcard_bind_advertises_a_reachable_address() -> None:
             await runtime.stop()
 
     run(main)
+
+
+@pytest.mark.timeout(60)
+def test_tcp_connection_closed_by_kamailio_is_reopened_and_the_binding_kept(
+        kamailio_factory: KamailioFactory) -> None:
+    """Kamailio drops TCP connections idle for 2 s: we notice the flow is gone, re-REGISTER at
+    once over a new connection, and the registrar still holds exactly our one binding."""
+    proxy = kamailio_factory(transport="tcp", tcp_lifetime=2)
+
+    async def main() -> None:
+        phone = await registered_phone(proxy, learn_public_address=False)
+        try:
+            # Kamailio closes it some 10 s later: its reader hands an idle connection back to
+            # tcp_main only after its own idle timeout, and only tcp_main applies the lifetime.
+            await phone.wait(Registered, count=2, timeout=30)
+            [binding] = await blocking(proxy.contacts, "1001")
+            assert binding.address == f"sip:1001@127.0.0.1:{phone.port};transport=tcp"
+            registers = [r for r in phone.runtime.trace.records()
+                         if r.direction == "out" and r.data.startswith(b"REGISTER ")]
+            # The first exchange (REGISTER, 401, REGISTER) on one connection, the next REGISTER
+            # from a new one: a different local port.
+            ports = [r.local[1] for r in registers]
+            assert ports[0] == ports[1] and ports[2] != ports[0], ports
+            assert not phone.of(RegistrationFailed)
+        finally:
+            await phone.runtime.stop()
+        assert await blocking(proxy.contacts, "1001") == []
+
+    asyncio.run(asyncio.wait_for(main(), 50))

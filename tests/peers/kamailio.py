@@ -66,6 +66,8 @@ class Kamailio:
     ``upstream``: "host:port" of another Kamailio: run as an outbound proxy in front of it
     instead of a registrar, challenging every request from a listed user with 407 in its own
     ``realm`` (a second realm) and relaying all of them there.
+    ``tcp_lifetime``: close TCP/TLS connections idle this many seconds (Kamailio's
+    ``tcp_connection_lifetime``; a client must then reconnect).
     ``client_ca``: with ``tls``, demand a client certificate signed by this CA (PEM) from
     every TLS peer (``verify_certificate`` and ``require_certificate``).
     """
@@ -94,6 +96,7 @@ class Kamailio:
         nonce_expire: int = 60,
         upstream: str | None = None,
         client_ca: Path | None = None,
+        tcp_lifetime: int | None = None,
     ) -> None:
         if transport not in ("udp", "tcp", "tls"):
             raise ValueError("transport must be 'udp', 'tcp' or 'tls'")
@@ -122,6 +125,7 @@ class Kamailio:
         self.nonce_expire = nonce_expire
         self.upstream = upstream
         self.client_ca = client_ca
+        self.tcp_lifetime = tcp_lifetime
         self.tls_port = (tls_port or self.port + 1) if tls else None
         self.transport = transport
         self.realm = realm
@@ -389,6 +393,7 @@ log_prefix="{{$mt $hdr(CSeq) $ci}} "
 fork=yes
 children=2
 tcp_children=2
+{f"tcp_connection_lifetime={self.tcp_lifetime}" if self.tcp_lifetime else ""}
 {chr(10).join(listen)}
 alias="{self.realm}"
 auto_aliases=no
