@@ -125,6 +125,33 @@ def test_request_missing_a_key_header_is_answered_400_never_an_internal_error(
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+def test_incoming_call_carries_asserted_identity_privacy_and_alert_info():
+    """What the line needs from the INVITE: the identity the proxy vouches for (RFC 3325),
+    whether to withhold it (RFC 3323 Privacy), and the ring to play (Alert-Info)."""
+    ua = phone()
+    extra = (b'P-Asserted-Identity: "Front Desk" <sip:+15551230000@203.0.113.5>, '
+             b"<tel:+15551230000>\r\nPrivacy: id ; header\r\n"
+             b"Alert-Info: <http://www.example.com/sounds/moo.wav>;info=alert-internal\r\n")
+    raw = invite("bob", REG, "z9hG4bKpai").replace(b"Max-Forwards: 70\r\n",
+                                                     b"Max-Forwards: 70\r\n" + extra)
+    ua.receive(raw, REG, 0.0)
+    [incoming] = events(ua)
+    assert isinstance(incoming, IncomingCall)
+    assert incoming.asserted_identity is not None
+    assert incoming.asserted_identity.display_name == "Front Desk"
+    assert str(incoming.asserted_identity.uri) == "sip:+15551230000@203.0.113.5"
+    assert incoming.privacy == ("id", "header")
+    assert incoming.alert_info == "<http://www.example.com/sounds/moo.wav>;info=alert-internal"
+    assert incoming.caller.uri.user == "100"  # type: ignore[union-attr]
+    # A P-Asserted-Identity that does not parse is ignored, not a reason to refuse the call.
+    bad = invite("bob", REG, "z9hG4bKpai2", "call-2").replace(
+        b"Max-Forwards: 70\r\n", b"Max-Forwards: 70\r\nP-Asserted-Identity: <sip:broken\r\n")
+    ua.receive(bad, REG, 1.0)
+    [second] = events(ua)
+    assert isinstance(second, IncomingCall) and second.asserted_identity is None
+    assert second.privacy == () and second.alert_info is None
+
+
 def test_stray_ack_and_response_are_dropped():
     ua = phone()
     ack = invite("bob", REG, "z9hG4bKstray").replace(b"INVITE", b"ACK")
@@ -226,6 +253,7 @@ class _Errors(logging.Handler):
             self.records.append(record)
 
 
+@pytest.mark.timeout(120)
 @settings(max_examples=300, deadline=None)
 @given(st.data())
 def test_mutated_messages_never_hit_an_internal_error(data):
