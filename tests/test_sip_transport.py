@@ -326,3 +326,38 @@ def test_tls_sends_sni_and_presents_a_client_certificate(tmp_path: Path) -> None
                 await side.close()
 
     asyncio.run(main())
+
+
+def test_port_zero_picks_again_when_tcp_cannot_have_udps_port() -> None:
+    """UDP's kernel-chosen port may be held for TCP by someone else: start() tries another
+    instead of failing; an explicit port that is taken still fails, with the OS error."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        real_create_server = loop.create_server
+        blockers: list[socket.socket] = []
+
+        async def someone_took_it_first(factory, host, port, **kw):  # type: ignore[no-untyped-def]
+            if not blockers:  # the first TCP bind: another socket listens there already
+                blocker = socket.socket()
+                blocker.bind((host, port))
+                blocker.listen()
+                blockers.append(blocker)
+            return await real_create_server(factory, host, port, **kw)
+
+        loop.create_server = someone_took_it_first  # type: ignore[method-assign]
+        transports = SipTransports(Inbox(), "127.0.0.1", 0)
+        try:
+            await transports.start()
+        finally:
+            loop.create_server = real_create_server  # type: ignore[method-assign]
+        taken_port = blockers[0].getsockname()[1]
+        try:
+            assert transports.local_port != taken_port and len(transports._servers) == 1
+        finally:
+            await transports.close()
+        taken = SipTransports(Inbox(), "127.0.0.1", taken_port)
+        with pytest.raises(OSError):
+            await taken.start()
+        blockers[0].close()
+
+    asyncio.run(main())
