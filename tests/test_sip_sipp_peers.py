@@ -162,6 +162,98 @@ AUTH_INT_UAS = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 """
 
 
+# A caller whose first two copies of our 200 are "lost": with -nr each <recv> takes the next
+# copy, and only the third is ACKed. Then it hangs up.
+LOST_200_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="UAC that ACKs only the third copy of the 200">
+  <send>
+    <![CDATA[
+
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      Max-Forwards: 70
+      From: <sip:sipp@[local_ip]:[local_port]>;tag=[pid]L[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: <sip:sipp@[local_ip]:[local_port]>
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=sipp 1 1 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200"/>
+  <recv response="200" timeout="3000"/>
+  <recv response="200" rrs="true" timeout="3000"/>
+  <send>
+    <![CDATA[
+
+      ACK [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      [routes]
+      Max-Forwards: 70
+      From: <sip:sipp@[local_ip]:[local_port]>;tag=[pid]L[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 1 ACK
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <pause milliseconds="1500"/>
+  <send>
+    <![CDATA[
+
+      BYE [next_url] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch];rport
+      [routes]
+      Max-Forwards: 70
+      From: <sip:sipp@[local_ip]:[local_port]>;tag=[pid]L[call_number]
+      [last_To:]
+      Call-ID: [call_id]
+      CSeq: 2 BYE
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200" timeout="3000"/>
+</scenario>
+"""
+
+# The same OPTIONS twice (one branch): the second copy is a retransmission, answered with
+# the first answer again, not processed as a new request.
+REPEATED_OPTIONS_UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<!DOCTYPE scenario SYSTEM "sipp.dtd">
+<scenario name="UAC that resends its OPTIONS as if our 200 was lost">
+""" + """  <send>
+    <![CDATA[
+
+      OPTIONS sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=z9hG4bK-again-[call_number];rport
+      Max-Forwards: 70
+      From: <sip:sipp@[local_ip]:[local_port]>;tag=[pid]R[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 7 OPTIONS
+      Content-Length: 0
+
+    ]]>
+  </send>
+  <recv response="200"/>
+""" * 2 + """</scenario>
+"""
+
+
 async def open_phone() -> Phone:
     """Our stack with no account: it answers requests from anyone (nothing to protect)."""
     return await Phone().start()
@@ -281,5 +373,58 @@ def test_auth_int_offered_alone_is_verified_by_sipp(
         assert (invites[1].header("Content-Type") or "").startswith("application/sdp")
         assert [m.status for m in result.sent() if (m.status or 0) >= 200 and
                 "INVITE" in (m.header("CSeq") or "")] == [401, answer]
+
+    run(main)
+
+
+def test_lost_200_is_retransmitted_until_sipp_acks_it(sipp_factory: SippFactory,
+                                                     tmp_path: Path) -> None:
+    """RFC 3261 13.3.1.4: our 200 goes again at T1, 2*T1... until the ACK; the copies are
+    the same response, and the call is answered once."""
+    scenario = tmp_path / "lost_200.xml"
+    scenario.write_text(LOST_200_UAC)
+
+    async def main() -> None:
+        phone = await open_phone()
+        await phone.runtime.add_account(account(registrar="127.0.0.1:1"), allow_sip_from="any")
+
+        def on_event(event: object) -> None:
+            phone._event(event)  # type: ignore[arg-type]
+            if isinstance(event, IncomingCall):
+                phone.runtime.answer(event.call, media())
+
+        phone.runtime.on_event = on_event
+        try:
+            uac = sipp_factory(scenario, remote=f"127.0.0.1:{phone.port}", service="1001",
+                               timeout=12, extra_args=["-nr"])
+            result = await blocking(uac.run)
+            ended = await phone.wait(CallEnded, timeout=5)
+            assert ended.by == "remote" and len(phone.of(CallAnswered)) == 1
+        finally:
+            await phone.runtime.stop()
+        assert result.ok, result.describe()
+        copies = [m.text for m in result.received()
+                  if m.status == 200 and "INVITE" in (m.header("CSeq") or "")]
+        assert len(copies) == 3 and copies[0] == copies[1] == copies[2]
+
+    run(main)
+
+
+def test_retransmitted_options_gets_the_same_answer_again(sipp_factory: SippFactory,
+                                                          tmp_path: Path) -> None:
+    scenario = tmp_path / "options_again.xml"
+    scenario.write_text(REPEATED_OPTIONS_UAC)
+
+    async def main() -> None:
+        phone = await open_phone()
+        try:
+            uac = sipp_factory(scenario, remote=f"127.0.0.1:{phone.port}", service="1001",
+                               timeout=10, extra_args=["-nr", "-default_behaviors", "all,-bye"])
+            result = await blocking(uac.run)
+        finally:
+            await phone.runtime.stop()
+        assert result.ok, result.describe()
+        first, second = [m for m in result.received() if m.status == 200]
+        assert first.text == second.text  # the same To tag: one transaction, answered again
 
     run(main)
