@@ -694,6 +694,45 @@ def test_registrar_located_by_srv_then_a_with_dnspython(kamailio: Kamailio) -> N
     run(main)
 
 
+def test_srv_targets_are_tried_in_order_until_one_answers(
+        kamailio_factory: KamailioFactory) -> None:
+    """RFC 3263 4.3: the SRV record with the lower priority names a host that refuses TCP
+    connections; the registration moves to the next target at once and registers there."""
+    from tipring.runtime.sip_runtime import DnsLookup
+
+    proxy = kamailio_factory(transport="tcp")
+    dead = free_port("127.0.0.1")  # nothing listens here: connections are refused
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        zone = TinyDns({
+            ("_sip._tcp.voip.example", "SRV"): [f"10 0 {dead} down.voip.example.",
+                                               f"20 0 {proxy.port} up.voip.example."],
+            ("down.voip.example", "A"): ["127.0.0.1"],
+            ("up.voip.example", "A"): ["127.0.0.1"],
+        })
+        transport, _ = await loop.create_datagram_endpoint(lambda: zone,
+                                                           local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        phone = await Phone(lookup=DnsLookup(["127.0.0.1"], port=port, timeout=2)).start()
+        try:
+            targets = await phone.runtime.add_account(account(
+                registrar="voip.example", transport="tcp", learn_public_address=False))
+            assert targets == [("127.0.0.1", dead, "tcp"), ("127.0.0.1", proxy.port, "tcp")]
+            phone.runtime.register("line1")
+            # Well before Timer F (32 s): the refused connect moved it on, not a timeout.
+            registered = await phone.wait(Registered, timeout=10)
+            assert registered.server == ("127.0.0.1", proxy.port, "tcp")
+            assert not phone.of(RegistrationFailed)
+            [binding] = await blocking(proxy.contacts, "1001")
+            assert binding.socket == f"tcp:127.0.0.1:{proxy.port}"
+        finally:
+            await phone.runtime.stop()
+            transport.close()
+
+    run(main)
+
+
 # --- the runtime itself: failures and junk never stop it ---------------------------------------
 
 
