@@ -397,3 +397,37 @@ def test_sent_must_be_given() -> None:
     # Forgetting what the challenged request carried would make wrong passwords loop forever.
     with pytest.raises(TypeError):
         client().authorize([challenge("n")], "REGISTER", "sip:x")  # type: ignore[call-arg]
+
+
+def test_realms_met_one_after_the_other_are_all_answered_on_the_retry() -> None:
+    """RFC 3261 22.3: an outbound proxy's 407, then the registrar's 401. The second retry
+    must still carry the proxy's credentials (renewed: nc 2), or the proxy challenges again
+    and the two realms take turns for ever."""
+    c = client("p", "c1", "c2", user="u")
+    proxy = ("Proxy-Authenticate", 'Digest realm="edge.example", nonce="a", qop=auth')
+    registrar = ("WWW-Authenticate", 'Digest realm="core.example", nonce="b"')
+    first = c.authorize([proxy], "REGISTER", "sip:core.example", sent=())
+    assert [n for n, _ in first] == ["Proxy-Authorization"]
+    second = c.authorize([registrar], "REGISTER", "sip:core.example", sent=first)
+    assert [(n, params(v)["realm"]) for n, v in second] == [
+        ("Proxy-Authorization", "edge.example"), ("Authorization", "core.example")]
+    carried = params(second[0][1])
+    assert (carried["nonce"], carried["nc"], carried["cnonce"]) == ("a", "00000002", "c1")
+    ha1 = h("md5", "u:edge.example:p")
+    ha2 = h("md5", "REGISTER:sip:core.example")
+    assert carried["response"] == h("md5", f"{ha1}:a:00000002:c1:auth:{ha2}")
+    # The registrar now accepts; were its password wrong, a second 401 to that retry is
+    # caught (the proxy's credentials riding along change nothing about that).
+    with pytest.raises(AuthFailed, match=re.escape("core.example")):
+        c.authorize([("WWW-Authenticate", 'Digest realm="core.example", nonce="c"')],
+                    "REGISTER", "sip:core.example", sent=second)
+
+
+def test_credentials_for_a_nonce_we_no_longer_hold_are_not_carried() -> None:
+    c = client("p", "c1", "c2", user="u")
+    old = ('Digest username="u", realm="edge.example", nonce="old", uri="sip:x", '
+           'response="0", qop=auth, nc=00000001, cnonce="z"')
+    stranger = [("Proxy-Authorization", old)]
+    answers = c.authorize([("WWW-Authenticate", 'Digest realm="core.example", nonce="b"')],
+                          "REGISTER", "sip:core.example", sent=stranger)
+    assert [n for n, _ in answers] == ["Authorization"]

@@ -5,13 +5,15 @@ between messages. Whatever comes in: `parse_message` returns a message or raises
 SipParseError (never anything else, and never its "internal" safety-net error); anything it
 accepts serialises and parses back to the same wire form; every typed accessor and UAS check
 either works or raises SipParseError; the framer never raises and reports only messages,
-keep-alives and FramingErrors. Bounded by example counts so the file runs in seconds.
+keep-alives and FramingErrors. Bounded by example counts so the file runs in seconds, and by
+a per-test timeout so a pathological input cannot hold CI up (pytest-timeout fails the test).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -43,6 +45,8 @@ ACCESSORS = (
 )
 # Weighted towards edits that keep a message recognisable, so most cases reach deep grammar.
 OPERATIONS = ["insert"] * 4 + ["flip", "delete", "duplicate", "splice"] * 2 + ["truncate"]
+pytestmark = pytest.mark.timeout(120)
+
 FAST = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 

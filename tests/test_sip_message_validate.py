@@ -107,6 +107,13 @@ def test_max_forwards_zero() -> None:
     assert verdict(huge, UasPolicy(proxy=True)) is None  # out of range: treated as absent
 
 
+@pytest.mark.parametrize("value", ["seventy", "7O", "-1", "", "\u0663"])
+def test_max_forwards_that_is_not_a_number_is_400(value: str) -> None:
+    bad = parse_message(bytes(request("OPTIONS")).replace(b"Max-Forwards: 70",
+                                                          f"Max-Forwards: {value}".encode()))
+    assert verdict(bad) == (400, "Bad Max-Forwards header")
+
+
 def test_rejection_logged_once(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO, logger="tipring.sip"):
         check_request(request("FROBNICATE"))

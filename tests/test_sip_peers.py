@@ -694,6 +694,45 @@ def test_registrar_located_by_srv_then_a_with_dnspython(kamailio: Kamailio) -> N
     run(main)
 
 
+def test_srv_targets_are_tried_in_order_until_one_answers(
+        kamailio_factory: KamailioFactory) -> None:
+    """RFC 3263 4.3: the SRV record with the lower priority names a host that refuses TCP
+    connections; the registration moves to the next target at once and registers there."""
+    from tipring.runtime.sip_runtime import DnsLookup
+
+    proxy = kamailio_factory(transport="tcp")
+    dead = free_port("127.0.0.1")  # nothing listens here: connections are refused
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        zone = TinyDns({
+            ("_sip._tcp.voip.example", "SRV"): [f"10 0 {dead} down.voip.example.",
+                                               f"20 0 {proxy.port} up.voip.example."],
+            ("down.voip.example", "A"): ["127.0.0.1"],
+            ("up.voip.example", "A"): ["127.0.0.1"],
+        })
+        transport, _ = await loop.create_datagram_endpoint(lambda: zone,
+                                                           local_addr=("127.0.0.1", 0))
+        port = transport.get_extra_info("sockname")[1]
+        phone = await Phone(lookup=DnsLookup(["127.0.0.1"], port=port, timeout=2)).start()
+        try:
+            targets = await phone.runtime.add_account(account(
+                registrar="voip.example", transport="tcp", learn_public_address=False))
+            assert targets == [("127.0.0.1", dead, "tcp"), ("127.0.0.1", proxy.port, "tcp")]
+            phone.runtime.register("line1")
+            # Well before Timer F (32 s): the refused connect moved it on, not a timeout.
+            registered = await phone.wait(Registered, timeout=10)
+            assert registered.server == ("127.0.0.1", proxy.port, "tcp")
+            assert not phone.of(RegistrationFailed)
+            [binding] = await blocking(proxy.contacts, "1001")
+            assert binding.socket == f"tcp:127.0.0.1:{proxy.port}"
+        finally:
+            await phone.runtime.stop()
+            transport.close()
+
+    run(main)
+
+
 # --- the runtime itself: failures and junk never stop it ---------------------------------------
 
 
@@ -832,3 +871,32 @@ def test_wildcard_bind_advertises_a_reachable_address() -> None:
             await runtime.stop()
 
     run(main)
+
+
+@pytest.mark.timeout(60)
+def test_tcp_connection_closed_by_kamailio_is_reopened_and_the_binding_kept(
+        kamailio_factory: KamailioFactory) -> None:
+    """Kamailio drops TCP connections idle for 2 s: we notice the flow is gone, re-REGISTER at
+    once over a new connection, and the registrar still holds exactly our one binding."""
+    proxy = kamailio_factory(transport="tcp", tcp_lifetime=2)
+
+    async def main() -> None:
+        phone = await registered_phone(proxy, learn_public_address=False)
+        try:
+            # Kamailio closes it some 10 s later: its reader hands an idle connection back to
+            # tcp_main only after its own idle timeout, and only tcp_main applies the lifetime.
+            await phone.wait(Registered, count=2, timeout=30)
+            [binding] = await blocking(proxy.contacts, "1001")
+            assert binding.address == f"sip:1001@127.0.0.1:{phone.port};transport=tcp"
+            registers = [r for r in phone.runtime.trace.records()
+                         if r.direction == "out" and r.data.startswith(b"REGISTER ")]
+            # The first exchange (REGISTER, 401, REGISTER) on one connection, the next REGISTER
+            # from a new one: a different local port.
+            ports = [r.local[1] for r in registers]
+            assert ports[0] == ports[1] and ports[2] != ports[0], ports
+            assert not phone.of(RegistrationFailed)
+        finally:
+            await phone.runtime.stop()
+        assert await blocking(proxy.contacts, "1001") == []
+
+    asyncio.run(asyncio.wait_for(main(), 50))

@@ -142,3 +142,35 @@ def test_a_server_the_configured_ca_did_not_sign_is_refused(
         assert await blocking(tls_kamailio.contacts, "1001") == []
 
     run(main)
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_kamailio_demanding_a_client_certificate_gets_ours(
+        kamailio_factory: KamailioFactory, present: bool,
+        pki: tuple[TestCa, ServerCertificate, ServerCertificate]) -> None:
+    """Kamailio with verify_certificate and require_certificate: registering works with the
+    device certificate `tls_client_context(cert_file=, key_file=)` loads, and fails without."""
+    ca, server, ours = pki
+    proxy = kamailio_factory(transport="tls", tls=(server.cert, server.key), client_ca=ca.cert)
+    client = tls_client_context(ca_file=str(ca.cert),
+                                cert_file=str(ours.cert) if present else None,
+                                key_file=str(ours.key) if present else None)
+
+    async def main() -> None:
+        phone = await Phone(tls_client=client).start()
+        try:
+            await phone.runtime.add_account(account(registrar=proxy.tls_hostport,
+                                                    transport="tls"))
+            phone.runtime.register("line1")
+            if present:
+                await phone.wait(Registered, timeout=10)
+                [binding] = await blocking(proxy.contacts, "1001")
+                assert binding.socket == f"tls:{proxy.tls_hostport}"
+            else:
+                failed = await phone.wait(RegistrationFailed, timeout=10)
+                assert failed.status == 503 and not phone.of(Registered)
+                assert await blocking(proxy.contacts, "1001") == []
+        finally:
+            await phone.runtime.stop()
+
+    run(main)

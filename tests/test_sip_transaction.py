@@ -306,3 +306,18 @@ def test_stray_responses_are_ignored():
     layer = TransactionLayer(T)
     response = build_response(make_request("OPTIONS", A, branch="z9hG4bKnone"), 200, "OK")
     assert layer.receive_response(response, 0.0) is False
+
+
+def test_request_without_its_keys_is_dropped_not_raised():
+    """The layer's own guard: a request that skipped validation and lacks Call-ID/From/CSeq
+    (with an RFC 2543 branch, the key is built from them) is reported "invalid"."""
+    layer = TransactionLayer()
+    for missing in ("Call-ID", "From", "CSeq"):
+        request = parse_message(
+            b"OPTIONS sip:bob@192.168.1.10 SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=old\r\n"
+            b"From: <sip:a@b>;tag=1\r\nTo: <sip:bob@b>\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\n"
+            b"Content-Length: 0\r\n\r\n")
+        request.headers.remove(missing)
+        incoming = layer.receive_request(request, ("10.0.0.1", 5060, "udp"), 0.0)
+        assert (incoming.kind, incoming.transaction) == ("invalid", None)
+    assert layer.servers == {} and layer.datagrams_to_send() == []

@@ -225,3 +225,139 @@ def test_raw_mode_hands_over_bytes_unparsed_and_reports_lost_flows() -> None:
         assert b_in.lost == [inbound]
 
     asyncio.run(main())
+
+
+def tos_of(sock: object, ipv6: bool = False) -> int:
+    if ipv6:
+        return sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_TCLASS)  # type: ignore[attr-defined]
+    return sock.getsockopt(socket.IPPROTO_IP, socket.IP_TOS)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_signalling_sockets_are_marked_dscp_cs3(certificate: tuple[Path, Path], host: str) -> None:
+    """RFC 4594 call signalling: DSCP 24 (CS3), i.e. a TOS / traffic class byte of 0x60, on
+    the UDP socket, the connections we open and the ones we accept, TCP and TLS alike."""
+    if host == "::1" and not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    cert, key = certificate
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(str(cert), str(key))
+    ipv6 = ":" in host
+
+    async def main() -> None:
+        a_in, b_in = Inbox(), Inbox()
+        a = SipTransports(a_in, host, 0, tls_client=tls_client_context(ca_file=str(cert)))
+        b = SipTransports(b_in, host, 0, tls_server=server)
+        try:
+            await a.start()
+        except OSError:
+            pytest.skip(f"cannot bind {host}")
+        await b.start()
+        try:
+            assert tos_of(a._udp.get_extra_info("socket"), ipv6) == 0x60  # type: ignore[union-attr]
+            await a.send(register(1, "TCP"), Destination(host, b.local_port, "tcp"))
+            await b_in.next()
+            await a.send(register(2, "TLS"),
+                         Destination(host, b.local_port + 1, "tls", "sip.tipring.test"))
+            await b_in.next()
+            for side in (a, b):  # a dialled both; b accepted both
+                streams = list(side._connections.values())
+                assert sorted(s.name for s in streams) == ["tcp", "tls"]
+                for stream in streams:
+                    assert stream.transport is not None
+                    assert tos_of(stream.transport.get_extra_info("socket"), ipv6) == 0x60
+        finally:
+            await a.close()
+            await b.close()
+
+    asyncio.run(main())
+
+
+def test_tls_sends_sni_and_presents_a_client_certificate(tmp_path: Path) -> None:
+    """The name we verify is the name we send as SNI (none for an IP literal, RFC 6066 3);
+    a client certificate from `tls_client_context` reaches a server that demands one, and
+    without it that server refuses the connection."""
+    from peers.pki import TestCa
+
+    ca = TestCa(tmp_path / "ca")
+    server_cert = ca.issue("sip.tipring.test", "sip.tipring.test", "127.0.0.1")
+    device_cert = ca.issue("tipring-device")
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=str(ca.cert))
+    server.load_cert_chain(str(server_cert.cert), str(server_cert.key))
+    server.verify_mode = ssl.CERT_REQUIRED
+    names: list[str | None] = []
+    server.sni_callback = lambda sock, name, context: names.append(name)  # type: ignore[assignment,misc,return-value]
+
+    async def main() -> None:
+        lost: list[Destination] = []
+        with_cert = tls_client_context(ca_file=str(ca.cert), cert_file=str(device_cert.cert),
+                                       key_file=str(device_cert.key))
+        a = SipTransports(Inbox(), "127.0.0.1", 0, tls_client=with_cert)
+        b_in = Inbox()
+        b = SipTransports(b_in, "127.0.0.1", 0, tls_server=server)
+        bare = SipTransports(Inbox(), "127.0.0.1", 0, raw=True, on_lost=lost.append,
+                             tls_client=tls_client_context(ca_file=str(ca.cert)))
+        for side in (a, b, bare):
+            await side.start()
+        try:
+            port = b.local_port + 1
+            await a.send(register(1, "TLS"), Destination("127.0.0.1", port, "tls",
+                                                         "sip.tipring.test"))
+            await b_in.next()
+            await a.send(register(2, "TLS"), Destination("127.0.0.1", port, "tls"))
+            await b_in.next()
+            assert names == ["sip.tipring.test", None]
+            [inbound, _] = b._connections.values()
+            peer = inbound.transport.get_extra_info("peercert")  # type: ignore[union-attr]
+            assert dict(x[0] for x in peer["subject"])["commonName"] == "tipring-device"
+            # Without a certificate the server ends the handshake (with TLS 1.3 just after
+            # the client thinks it is done) and the flow is reported lost.
+            refused = Destination("127.0.0.1", port, "tls", "sip.tipring.test")
+            bare.send_nowait(b"OPTIONS sip:x SIP/2.0\r\n\r\n", refused)
+            for _ in range(250):
+                if lost:
+                    break
+                await asyncio.sleep(0.02)
+            assert [(d.host, d.port, d.transport) for d in lost] == [("127.0.0.1", port, "tls")]
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(b_in.items.get(), 0.3)  # nothing got through
+        finally:
+            for side in (a, b, bare):
+                await side.close()
+
+    asyncio.run(main())
+
+
+def test_port_zero_picks_again_when_tcp_cannot_have_udps_port() -> None:
+    """UDP's kernel-chosen port may be held for TCP by someone else: start() tries another
+    instead of failing; an explicit port that is taken still fails, with the OS error."""
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        real_create_server = loop.create_server
+        blockers: list[socket.socket] = []
+
+        async def someone_took_it_first(factory, host, port, **kw):  # type: ignore[no-untyped-def]
+            if not blockers:  # the first TCP bind: another socket listens there already
+                blocker = socket.socket()
+                blocker.bind((host, port))
+                blocker.listen()
+                blockers.append(blocker)
+            return await real_create_server(factory, host, port, **kw)
+
+        loop.create_server = someone_took_it_first  # type: ignore[method-assign]
+        transports = SipTransports(Inbox(), "127.0.0.1", 0)
+        try:
+            await transports.start()
+        finally:
+            loop.create_server = real_create_server  # type: ignore[method-assign]
+        taken_port = blockers[0].getsockname()[1]
+        try:
+            assert transports.local_port != taken_port and len(transports._servers) == 1
+        finally:
+            await transports.close()
+        taken = SipTransports(Inbox(), "127.0.0.1", taken_port)
+        with pytest.raises(OSError):
+            await taken.start()
+        blockers[0].close()
+
+    asyncio.run(main())

@@ -59,6 +59,17 @@ class Kamailio:
     ``flow_timer``: run the registrar as an RFC 5626 outbound registrar (``outbound_mode`` 1:
     outbound when the UA asks) that sends this Flow-Timer, and answer STUN Binding requests
     on the SIP UDP port (the ``stun`` module; kamailio-outbound-modules has ``outbound``).
+    ``qop``: what challenges offer: "auth", "auth-int" (alone) or "" (RFC 2069, no qop).
+    ``algorithm``: "MD5" or "SHA-256" (the auth module's ``algorithm``).
+    ``nonce_expire``: seconds a nonce is good for; credentials with an older one are
+    challenged again with ``stale=true``.
+    ``upstream``: "host:port" of another Kamailio: run as an outbound proxy in front of it
+    instead of a registrar, challenging every request from a listed user with 407 in its own
+    ``realm`` (a second realm) and relaying all of them there.
+    ``tcp_lifetime``: close TCP/TLS connections idle this many seconds (Kamailio's
+    ``tcp_connection_lifetime``; a client must then reconnect).
+    ``client_ca``: with ``tls``, demand a client certificate signed by this CA (PEM) from
+    every TLS peer (``verify_certificate`` and ``require_certificate``).
     """
 
     def __init__(
@@ -80,6 +91,12 @@ class Kamailio:
         tls: tuple[Path, Path] | None = None,
         tls_port: int | None = None,
         flow_timer: int | None = None,
+        qop: str = "auth",
+        algorithm: str = "MD5",
+        nonce_expire: int = 60,
+        upstream: str | None = None,
+        client_ca: Path | None = None,
+        tcp_lifetime: int | None = None,
     ) -> None:
         if transport not in ("udp", "tcp", "tls"):
             raise ValueError("transport must be 'udp', 'tcp' or 'tls'")
@@ -87,6 +104,12 @@ class Kamailio:
             raise ValueError("transport 'tls' needs tls=(certificate, key)")
         if bad_credentials_reply not in (401, 403):
             raise ValueError("bad_credentials_reply must be 401 or 403")
+        if qop not in ("auth", "auth-int", ""):
+            raise ValueError("qop must be 'auth', 'auth-int' or ''")
+        if algorithm not in ("MD5", "SHA-256"):
+            raise ValueError("algorithm must be 'MD5' or 'SHA-256'")
+        if upstream is not None and not _SAFE.match(upstream):
+            raise ValueError(f"unsafe character in upstream {upstream!r}")
         self.users = dict({"1001": "secret1001", "1002": "secret1002"} if users is None else users)
         for name, value in [*self.users.items(), ("realm", realm)]:
             if not _SAFE.match(name) or not _SAFE.match(value):
@@ -97,6 +120,12 @@ class Kamailio:
         self.port = port or free_port(host, span=2 if tls else 1)
         self.tls = tls
         self.flow_timer = flow_timer
+        self.qop = qop
+        self.algorithm = algorithm
+        self.nonce_expire = nonce_expire
+        self.upstream = upstream
+        self.client_ca = client_ca
+        self.tcp_lifetime = tcp_lifetime
         self.tls_port = (tls_port or self.port + 1) if tls else None
         self.transport = transport
         self.realm = realm
@@ -301,8 +330,9 @@ class Kamailio:
 modparam("tls", "certificate", "{cert}")
 modparam("tls", "private_key", "{key}")
 modparam("tls", "tls_method", "TLSv1.2+")
-modparam("tls", "verify_certificate", 0)
-modparam("tls", "require_certificate", 0)
+modparam("tls", "verify_certificate", {1 if self.client_ca else 0})
+modparam("tls", "require_certificate", {1 if self.client_ca else 0})
+{f'modparam("tls", "ca_list", "{self.client_ca}")' if self.client_ca else ""}
 """
         fill = "\n".join(f'    $sht(users=>{u}) = "{p}";' for u, p in sorted(self.users.items()))
         registrar_min = self.min_expires if self.min_expires is not None else 0
@@ -325,10 +355,11 @@ modparam("tls", "require_certificate", 0)
         exit;
     }}
 """
+        flags = {"auth": 1, "auth-int": 2, "": 0}[self.qop]
         bad_reply = (
             'sl_send_reply("403", "Forbidden");'
             if self.bad_credentials_reply == 403
-            else f'auth_challenge("{self.realm}", "1");'
+            else f'auth_challenge("{self.realm}", "{flags}");'
         )
         record_route = (
             """
@@ -362,6 +393,7 @@ log_prefix="{{$mt $hdr(CSeq) $ci}} "
 fork=yes
 children=2
 tcp_children=2
+{f"tcp_connection_lifetime={self.tcp_lifetime}" if self.tcp_lifetime else ""}
 {chr(10).join(listen)}
 alias="{self.realm}"
 auto_aliases=no
@@ -408,13 +440,86 @@ modparam("registrar", "min_expires", {registrar_min})
 modparam("registrar", "max_expires", {max_expires})
 modparam("registrar", "default_expires", 3600)
 modparam("htable", "htable", "users=>size=4;autoexpire=0;")
-modparam("auth", "nonce_expire", 60)
+modparam("auth", "nonce_expire", {self.nonce_expire})
+modparam("auth", "algorithm", "{self.algorithm}")
 
 event_route[htable:mod-init] {{
 {fill}
 }}
 
-request_route {{
+{self._front_routes(flags) if self.upstream else
+ self._registrar_routes(flags, bad_reply, min_check, invite_auth, record_route)}
+route[RELAY] {{
+    if (!t_relay()) {{
+        sl_reply_error();
+    }}
+    exit;
+}}
+"""
+
+    def _front_routes(self, flags: int) -> str:
+        """An outbound proxy with its own realm: 407 for a listed user's requests, then
+        everything (credentials for the registrar's realm untouched) on to `upstream`."""
+        return f"""request_route {{
+    if (!mf_process_maxfwd_header("10")) {{
+        sl_send_reply("483", "Too Many Hops");
+        exit;
+    }}
+    if (is_method("OPTIONS") && uri == myself && $rU == $null && !is_present_hf("Route")) {{
+        sl_send_reply("200", "Keepalive");
+        exit;
+    }}
+    if (is_method("CANCEL")) {{
+        if (t_check_trans()) {{
+            route(RELAY);
+        }}
+        exit;
+    }}
+    if (has_totag()) {{
+        if (loose_route()) {{
+            route(RELAY);
+        }}
+        if (is_method("ACK")) {{
+            if (t_check_trans()) {{
+                route(RELAY);
+            }}
+            exit;
+        }}
+        sl_send_reply("404", "Not Here");
+        exit;
+    }}
+    if (is_method("ACK")) {{
+        if (t_check_trans()) {{
+            route(RELAY);
+        }}
+        exit;
+    }}
+    t_check_trans();
+    if ($sht(users=>$fU) != $null) {{
+        if (!has_credentials("{self.realm}") || $sht(users=>$au) == $null) {{
+            proxy_challenge("{self.realm}", "{flags}");
+            exit;
+        }}
+        $var(rc) = pv_proxy_authenticate("{self.realm}", "$sht(users=>$au)", "0");
+        if ($var(rc) < 0) {{
+            xlog("L_NOTICE", "$rm for $fU from $si:$sp: proxy auth result $var(rc)\\n");
+            proxy_challenge("{self.realm}", "{flags}");
+            exit;
+        }}
+        consume_credentials();
+    }}
+    remove_hf("Route");
+    if (is_method("INVITE|SUBSCRIBE")) {{
+        record_route();
+    }}
+    $du = "sip:{self.upstream}";
+    route(RELAY);
+}}
+"""
+
+    def _registrar_routes(self, flags: int, bad_reply: str, min_check: str, invite_auth: str,
+                          record_route: str) -> str:
+        return f"""request_route {{
     if (!mf_process_maxfwd_header("10")) {{
         sl_send_reply("483", "Too Many Hops");
         exit;
@@ -472,7 +577,7 @@ route[WITHINDLG] {{
 # Proxy-Authorization); challenges with 401/407 when absent, stale or for an unknown user.
 route[AUTH] {{
     if ($au == $null || $sht(users=>$au) == $null) {{
-        auth_challenge("{self.realm}", "1");
+        auth_challenge("{self.realm}", "{flags}");
         exit;
     }}
     $var(rc) = pv_auth_check("{self.realm}", "$sht(users=>$au)", "0", "1");
@@ -480,8 +585,10 @@ route[AUTH] {{
         xlog("L_NOTICE", "$rm for $tU from $si:$sp: auth result $var(rc)\\n");
         if ($var(rc) == -2) {{
             {bad_reply}
+        }} else if ($var(rc) == -4) {{
+            auth_challenge("{self.realm}", "{flags | 16}");
         }} else {{
-            auth_challenge("{self.realm}", "1");
+            auth_challenge("{self.realm}", "{flags}");
         }}
         exit;
     }}
@@ -511,13 +618,6 @@ route[LOCATION] {{
         }}
     }}
     route(RELAY);
-}}
-
-route[RELAY] {{
-    if (!t_relay()) {{
-        sl_reply_error();
-    }}
-    exit;
 }}
 """
 

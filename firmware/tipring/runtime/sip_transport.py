@@ -17,6 +17,7 @@ real local and remote address (the SIP trace; TLS data is seen in the clear).
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import socket
 import ssl
@@ -172,6 +173,20 @@ class SipTransports:
         return self._udp.get_extra_info("sockname")[1]
 
     async def start(self) -> None:
+        """Bind UDP, then TCP on the same port (and TLS on the next). Port 0 lets the kernel
+        pick UDP's; that number can be taken for TCP (another socket's ephemeral port), so
+        then the pick is tried again rather than failing."""
+        attempts = 20 if self.port == 0 else 1
+        for attempt in range(attempts):
+            try:
+                await self._bind()
+                return
+            except OSError as exc:
+                await self._unbind()
+                if exc.errno != errno.EADDRINUSE or attempt == attempts - 1:
+                    raise
+
+    async def _bind(self) -> None:
         loop = asyncio.get_running_loop()
         self._udp, _ = await loop.create_datagram_endpoint(
             lambda: _Datagrams(self), local_addr=(self.host, self.port))
@@ -182,6 +197,15 @@ class SipTransports:
         if self.tls_server is not None:
             self._servers.append(await loop.create_server(
                 lambda: _Stream(self, "tls"), self.host, port + 1, ssl=self.tls_server))
+
+    async def _unbind(self) -> None:
+        for server in self._servers:
+            server.close()
+            await server.wait_closed()
+        self._servers.clear()
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
 
     async def close(self) -> None:
         self.closing = True

@@ -492,14 +492,15 @@ class UserAgent:
             self._refusals.log(source[0], now, "dropped %s from %s:%d (not our registrar)",
                                request.method, source[0], source[1])
             return
+        if rejection is not None:
+            # Stateless, and before anything makes a transaction: the request may lack what
+            # a transaction is keyed on or merged by (Call-ID, From tag, CSeq; 8.2, 17.2.3).
+            self.layer.send_stateless(rejection, source)
+            return
         if request.method == "INVITE" and not in_dialog:
             account = self._screen_invite(request, source, now)
             if account is None:
                 return
-        if rejection is not None:
-            # Stateless: the request may lack what a transaction is keyed on (8.2, 17.2.3).
-            self.layer.send_stateless(rejection, source)
-            return
         incoming = self.layer.receive_request(request, source, now)
         if incoming.kind != "new" or incoming.transaction is None:
             return
@@ -530,7 +531,8 @@ class UserAgent:
 
     def _screen_invite(self, request: Request, source: Address, now: float) -> _Account | None:
         """Ghost-call protection: which account this INVITE may ring, or None (403) when it
-        names none of our users. Only sources that passed `_open_to` get here."""
+        names none of our users. Only sources that passed `_open_to`, with requests that
+        passed `check_request`, get here."""
         user = request.uri.user if isinstance(request.uri, SipUri) else None
         candidates = list(self.accounts.values())
         for account in candidates:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from tipring.config.secret import Secret
@@ -312,7 +312,13 @@ class DigestClient:
     def authorize(self, challenges: Sequence[tuple[str, str]], method: str, uri: str,
                   body: bytes = b"", *,
                   sent: Sequence[tuple[str, str]]) -> list[tuple[str, str]]:
-        """Headers answering every realm challenged in a 401/407, one per realm.
+        """Headers for the retry of a request challenged with a 401/407: one answering each
+        realm challenged, after the credentials `sent` carried for realms that did not
+        challenge this time, renewed (the retry replaces all of the request's credentials).
+
+        Realms met one after the other (an outbound proxy's 407, then the registrar's 401)
+        need both on every later request: without the proxy's credentials the retry would be
+        challenged by the proxy again, then by the registrar again, for ever.
 
         `challenges` are the response's (header name, value) pairs; other headers are ignored.
         `sent` are the Authorization/Proxy-Authorization pairs of the request that was
@@ -330,7 +336,7 @@ class DigestClient:
         if not by_realm:
             raise AuthFailed("no Digest challenge to answer")
         previous = self._sent(sent)
-        answers: list[tuple[str, str]] = []
+        answers = self._carried(previous, by_realm.keys(), method, uri, body)
         for key, offered in by_realm.items():
             header, realm = key
             challenge = _chosen(offered)
@@ -360,6 +366,21 @@ class DigestClient:
                 continue
             state.nc += 1
             answers.append((header, self._credentials(state, method, uri, body)))
+        return answers
+
+    def _carried(self, previous: dict[tuple[str, str], _Sent],
+                 challenged: Iterable[tuple[str, str]], method: str, uri: str,
+                 body: bytes) -> list[tuple[str, str]]:
+        """Fresh credentials for the realms the request carried that did not challenge it."""
+        answers = []
+        skip = set(challenged)
+        for key, sent in previous.items():
+            state = self._realms.get(key)
+            if key in skip or state is None or state.challenge.nonce != sent.nonce:
+                continue
+            if state.qop is not None:
+                state.nc = max(state.nc, sent.nc) + 1
+            answers.append((key[0], self._credentials(state, method, uri, body)))
         return answers
 
     def forget(self) -> None:

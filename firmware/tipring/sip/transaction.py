@@ -282,7 +282,8 @@ class Incoming:
     """What `TransactionLayer.receive_request` made of a request.
 
     kind: "new" (a new transaction for the TU), "retransmission" (absorbed), "ack" (an ACK that
-    matched no transaction: for a 2xx, so it belongs to a dialog), "merged" (answered 482).
+    matched no transaction: for a 2xx, so it belongs to a dialog), "merged" (answered 482),
+    "invalid" (a request lacking what transactions are keyed on: dropped and logged).
     """
 
     kind: str
@@ -340,7 +341,19 @@ class TransactionLayer:
         return True
 
     def receive_request(self, request: Request, source: Address, now: float) -> Incoming:
-        """Match a request to a server transaction or make a new one (17.2.3, 8.2.2.2)."""
+        """Match a request to a server transaction or make a new one (17.2.3, 8.2.2.2).
+
+        The request should have passed `validate.check_request`; one whose Via, From, To,
+        Call-ID or CSeq is still missing or malformed is dropped here ("invalid"), never raised.
+        """
+        try:
+            return self._receive_request(request, source, now)
+        except SipParseError as error:
+            log.info("dropped a %s the transaction layer cannot key: %s",
+                     request.method, error.reason)
+            return Incoming("invalid")
+
+    def _receive_request(self, request: Request, source: Address, now: float) -> Incoming:
         key = server_key(request)
         tx = self.servers.get(key)
         if tx is not None and not tx.terminated:

@@ -109,6 +109,12 @@ def _check(request: Request, policy: UasPolicy) -> Response | None:
     if request.cseq.method != method:
         return build_response(request, 400, "CSeq method does not match")  # mismatch01
 
+    # A Max-Forwards that is not a number at all is a syntax error (400); one out of range
+    # is read as absent (`_max_forwards`), the leeway RFC 4475 3.1.2.4 gives for range only.
+    hops = request.headers.get("Max-Forwards")
+    if hops is not None and not (hops.strip().isascii() and hops.strip().isdigit()):
+        return build_response(request, 400, "Bad Max-Forwards header")
+
     # RFC 4475 3.2.1 badbranch: the magic cookie alone is no transaction identifier. The RFC
     # allows a 400 or a fallback to RFC 2543 matching; guessing at matching is worse.
     top = request.via[0]
