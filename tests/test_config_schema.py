@@ -410,3 +410,26 @@ def test_line_features_and_star_codes_load() -> None:
     codes = config.features.codes()
     assert codes["do_not_disturb_on"] == "#78" and "voice_menu" not in codes
     assert codes["forward_all_on"] == "*72"  # the defaults stay for what was not given
+
+
+def test_sip_tls_settings_are_checked_as_pem() -> None:
+    document = valid_document()
+    document["sip"] = {"tls_ca": "hello"}
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(document)
+    assert [e.path for e in caught.value.errors] == ["sip.tls_ca"]
+    assert "PEM" in caught.value.errors[0].reason
+    certificate = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    document["sip"] = {"tls_certificate": certificate}
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(document)
+    assert [(e.path, e.reason) for e in caught.value.errors] == [
+        ("sip.tls_key", "a client certificate and its key go together")]
+    document["sip"] = {"tls_certificate": certificate, "tls_key": certificate}
+    with pytest.raises(ConfigError) as caught:
+        config_from_dict(document)
+    assert caught.value.errors[0].path == "sip.tls_key"
+    assert "CERTIFICATE" in caught.value.errors[0].reason and "MIIB" not in str(caught.value)
+    document["sip"] = {"tls_certificate": certificate,
+                       "tls_key": "-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n"}
+    assert config_from_dict(document).sip.tls_key.is_set

@@ -242,3 +242,27 @@ def feature_code(value: str) -> str | None:
         return (f"must be * or # followed by 1 to 4 digits, * or # (e.g. *72), "
                 f"got {describe(value)}")
     return None
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END \1-----")
+
+
+def pem(kinds: Collection[str], what: str) -> Check:
+    """PEM text holding one or more blocks of the given kinds (e.g. CERTIFICATE), nothing else
+    but white space; the base64 inside must decode."""
+    import binascii
+
+    def check(value: str) -> str | None:
+        blocks = list(_PEM_BLOCK.finditer(value))
+        if not blocks or _PEM_BLOCK.sub("", value).strip():
+            return f"must be {what} in PEM form (-----BEGIN ...-----)"
+        for block in blocks:
+            if block.group(1) not in kinds:
+                return f"must be {what}, not a {block.group(1)} block"
+            try:
+                binascii.a2b_base64(block.group(2).encode())
+            except binascii.Error:
+                return f"has a {block.group(1)} block whose base64 does not decode"
+        return None
+
+    return check

@@ -211,6 +211,31 @@ class NetworkConfig:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class SipConfig:
+    """Device-wide SIP settings: how TLS connections to registrars and proxies are checked."""
+
+    # PEM certificates of the CA(s) that sign the provider's TLS certificate; "" = the system's.
+    tls_ca: str = setting("", rules.blank_or(rules.pem({"CERTIFICATE"}, "certificates")))
+    # A client certificate (chain) for providers that ask for one, and its private key.
+    tls_certificate: str = setting("", rules.blank_or(rules.pem({"CERTIFICATE"},
+                                                                "certificates")))
+    tls_key: Secret = dataclasses.field(default_factory=Secret)
+
+    def cross_check(self, at: str, report: Report) -> None:
+        certificate, key = key_path(at, "tls_certificate"), key_path(at, "tls_key")
+        if not report.clean(certificate, key):
+            return
+        if bool(self.tls_certificate) != self.tls_key.is_set:
+            report.error(key if self.tls_certificate else certificate,
+                         "a client certificate and its key go together")
+        elif self.tls_key.is_set:
+            problem = rules.pem({"PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY"},
+                                "a private key")(self.tls_key.reveal())
+            if problem:
+                report.error(key, problem)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class WebConfig:
     """The configuration web UI. Loopback by default: exposing it is a deliberate choice."""
 
@@ -231,6 +256,7 @@ class Config:
     )
     accounts: tuple[AccountConfig, ...] = ()
     features: FeatureCodes = dataclasses.field(default_factory=FeatureCodes)
+    sip: SipConfig = dataclasses.field(default_factory=SipConfig)
     network: NetworkConfig = dataclasses.field(default_factory=NetworkConfig)
     web: WebConfig = dataclasses.field(default_factory=WebConfig)
 

@@ -148,7 +148,8 @@ class Device:
                               on_password_reset=self._reset_password,
                               addresses=interface_addresses,
                               instance_id=instance_urn(self.options.config_path.parent)
-                              if any(a.outbound for a in config.accounts) else "")
+                              if any(a.outbound for a in config.accounts) else "",
+                              data_folder=str(self.options.config_path.parent))
         try:
             await telephony.start()
         except OSError as exc:

@@ -20,6 +20,7 @@ import asyncio
 import errno
 import logging
 import socket
+import os
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -341,4 +342,28 @@ def tls_client_context(ca_file: str | None = None, cert_file: str | None = None,
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if cert_file:
         context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def tls_client_from_pem(ca: str = "", certificate: str = "", key: str = "",
+                        folder: str | None = None) -> ssl.SSLContext | None:
+    """The client context for configured PEM text (None: nothing configured, the system CAs
+    are used when the first TLS connection is made). The CA is loaded from memory; the
+    certificate and key go through a private temporary folder (0700, in `folder`, e.g. the
+    data partition) only while `ssl` reads them. Raises ssl.SSLError (or ValueError) for PEM
+    that does not load, e.g. a key that does not match the certificate."""
+    if not (ca or certificate):
+        return None
+    import tempfile
+
+    context = ssl.create_default_context(cadata=ca or None)  # no CA given: the system's
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    if certificate:
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".sip-tls-") as private:
+            cert_file, key_file = f"{private}/certificate.pem", f"{private}/key.pem"
+            for name, text in ((cert_file, certificate), (key_file, key)):
+                descriptor = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(descriptor, "w", encoding="ascii") as out:
+                    out.write(text)
+            context.load_cert_chain(cert_file, key_file)
     return context

@@ -15,6 +15,7 @@ import datetime
 import functools
 import logging
 import socket
+import ssl
 import time
 import zoneinfo
 from collections.abc import Callable
@@ -40,6 +41,7 @@ from tipring.runtime.media import MediaStats, PromptFinished
 from tipring.runtime.prompts import PromptError, PromptLibrary
 from tipring.runtime.rtp_ports import open_rtp_pair
 from tipring.runtime.sip_runtime import SipRuntime
+from tipring.runtime.sip_transport import tls_client_from_pem
 from tipring.sip.registration import RegistrationSettings
 
 log = logging.getLogger("tipring.phone")
@@ -116,6 +118,7 @@ class Telephony:
                  addresses: Callable[[], list[str]] = list,
                  prompts: PromptLibrary | None = None,
                  instance_id: str = "",
+                 data_folder: str | None = None,
                  wall: Callable[[], float] = time.time) -> None:
         self.config = config
         self.runners = runners
@@ -128,7 +131,16 @@ class Telephony:
         self.instance_id = instance_id  # RFC 5626 +sip.instance, for accounts with outbound on
         self.wall = wall
         self.calls: dict[str, CallRecord] = {}  # by the agent's call handle
-        self.sip = SipRuntime(sip_host, sip_port, on_event=self._sip_event)
+        self.tls_problem = ""  # the configured TLS certificate or key does not load
+        try:
+            tls_client = tls_client_from_pem(config.sip.tls_ca, config.sip.tls_certificate,
+                                             config.sip.tls_key.reveal(), folder=data_folder)
+        except (ssl.SSLError, ValueError, OSError) as exc:
+            tls_client = None
+            self.tls_problem = f"SIP TLS settings do not load: {exc}"
+            log.error("SIP TLS settings not used", extra={"reason": str(exc)})
+        self.sip = SipRuntime(sip_host, sip_port, on_event=self._sip_event,
+                              tls_client=tls_client)
         # Two RTP/RTCP socket pairs per line: a line holds at most two calls at once.
         self.sockets: dict[int, list[tuple[socket.socket, socket.socket]]] = {}
         self.accounts: dict[str, AccountState] = {}
@@ -150,6 +162,9 @@ class Telephony:
             if not account.enabled or not account.user:
                 continue
             self.accounts[account.id] = AccountState()
+            if account.transport == "tls" and self.tls_problem:
+                self.accounts[account.id].words = f"cannot start: {self.tls_problem}"
+                continue
             try:
                 settings = RegistrationSettings.from_account(
                     account, instance_id=self.instance_id if account.outbound else "")
