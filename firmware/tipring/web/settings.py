@@ -197,9 +197,9 @@ async def network_submit(request: web.Request) -> web.Response:
     def context(*args: Any) -> dict[str, Any]:
         return {**_network_context(*args), "sim": sim}
 
-    done = ("Network settings saved. This is the sim board: they are checked and stored, not "
-            "applied to this computer." if sim else
-            "Network settings saved; the system image applies them.")
+    done = ("Network settings saved. This is the sim board: they are checked, stored and "
+            "recorded as the image would write them, not applied to this computer." if sim else
+            "Network settings applied and saved.")
     return await save_or_show(request, "network.html", [forms.NETWORK], done=done,
                               location="/network", context=context)
 
