@@ -185,6 +185,10 @@ def test_saving_network_settings_applies_them_on_the_sim_board(tmp_path: Path) -
             "dns": ["192.168.1.1", "9.9.9.9"], "ntp_servers": ["ntp.example.net"]})
         assert answer.status == 200, await answer.text()
         assert sim.running == render(STATIC)
+        shown = await (await client.get("/network")).text()
+        assert "/run/systemd/network/10-tipring-wired.network" in shown
+        assert "Address=192.168.1.20/24\nGateway=192.168.1.1\nDNS=192.168.1.1" in shown
+        assert "/run/systemd/timesyncd.conf.d/tipring.conf" in shown
         page = await client.post("/network", allow_redirects=True, data={
             "csrf": await csrf_for(client, "/network"), "network.mode": "dhcp",
             "network.address": "192.168.1.20/24", "network.gateway": "192.168.1.1",

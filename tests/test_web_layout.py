@@ -49,6 +49,7 @@ LAYOUT_PROBLEMS = r"""minControl => {
   if (document.documentElement.scrollWidth > view + 1) {
     problems.push(`the page scrolls sideways: ${document.documentElement.scrollWidth} px wide in a ${view} px viewport`);
   }
+  const runsOver = [];
   const outside = el => {
     const box = el.getBoundingClientRect();
     return box.right > view + 1 || box.left < -1;
@@ -57,13 +58,21 @@ LAYOUT_PROBLEMS = r"""minControl => {
     if (!shown(el)) continue;
     const box = el.getBoundingClientRect();
     // the outermost element that sticks out names the problem; its children add nothing
-    if (outside(el) && !outside(el.parentElement) && !contained(el)) {
+    if (outside(el) && (el.parentElement === document.body || !outside(el.parentElement)) && !contained(el)) {
       problems.push(`${name(el)} spans ${Math.round(box.left)}..${Math.round(box.right)} px, outside the ${view} px viewport`);
     }
     const style = getComputedStyle(el);
+    if (style.overflowX === 'visible' && !contained(el) && el.scrollWidth > el.clientWidth + 1 &&
+        box.left + el.scrollWidth > view + 1) runsOver.push(el);
     const clips = style.overflowX === 'hidden' || style.overflowX === 'clip' || style.textOverflow === 'ellipsis';
     if (clips && el.scrollWidth > el.clientWidth + 1 && el.innerText.trim()) {
       problems.push(`${name(el)} cuts off its text: ${el.scrollWidth} px of content in ${el.clientWidth} px`);
+    }
+  }
+  // content wider than its own box and the viewport: name the innermost such element
+  for (const el of runsOver) {
+    if (!runsOver.some(other => other !== el && el.contains(other))) {
+      problems.push(`${name(el)} has content running ${el.scrollWidth - el.clientWidth} px past its box, beyond the viewport`);
     }
   }
   for (const el of document.querySelectorAll('input:not([type=hidden]), select, textarea, button')) {
@@ -94,8 +103,8 @@ def device_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 def _set_up(url: str) -> None:
-    """First boot, then what a configured device has: an account with long names on line 0
-    and a call in the log (placed on the virtual phone)."""
+    """First boot, then what a configured device has: an account with long names on line 0,
+    static network settings on a VLAN, and a call dialled on the virtual phone."""
     session = requests.Session()
     csrf = session.get(url + "/setup", timeout=30).text.split('name="csrf" value="')[1]
     answer = session.post(url + "/setup", timeout=30, allow_redirects=False, data={
@@ -114,6 +123,10 @@ def _set_up(url: str) -> None:
     line = session.put(url + "/api/v1/lines/0", headers=api, timeout=30,
                        json={"account": "provider-main"})
     assert line.status_code == 200, line.text
+    network = session.put(url + "/api/v1/network", headers=api, timeout=30, json={
+        "mode": "static", "address": "192.168.1.20/24", "gateway": "192.168.1.1",
+        "dns": ["192.168.1.1"], "vlan": 42})  # the sim board then shows the files it wrote
+    assert network.status_code == 200, network.text
     for action, body in (("lift", {}), ("dtmf", {"digits": "00442079460000"}), ("hangup", {})):
         pressed = session.post(f"{url}/api/v1/phone/0/{action}", headers=api, json=body,
                                timeout=30)
