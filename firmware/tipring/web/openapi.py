@@ -115,9 +115,9 @@ def _op(summary: str, *, body: str | bool = False, ok: str = "200", public: bool
                   for name, schema in (query or {}).items()]
     if params:
         parameters += [{"name": p, "in": "path", "required": True,
-                              "schema": ({"type": "integer", "minimum": 0}
-                                         if p in ("index", "line") else {"type": "string"})}
-                             for p in params]
+                        "schema": ({"type": "integer", "minimum": 0}
+                                   if p in ("index", "line") else {"type": "string"})}
+                       for p in params]
     if parameters:
         out["parameters"] = parameters
     return out
