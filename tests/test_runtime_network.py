@@ -20,6 +20,7 @@ from tipring.runtime.network import (
     NetworkdBackend,
     NetworkFiles,
     SimNetworkBackend,
+    backend_for,
     render,
 )
 
@@ -166,6 +167,14 @@ def test_a_missing_networkctl_is_a_failed_apply_not_a_crash(tmp_path: Path) -> N
     with pytest.raises(NetworkApplyError, match="could not run"):
         backend.apply(STATIC)
     assert not list((tmp_path / "run/systemd/network").glob("10-tipring-*"))
+
+
+def test_real_boards_apply_through_networkd_only_on_the_tipring_image(tmp_path: Path) -> None:
+    image_default = tmp_path / "90-tipring-dhcp.network"
+    assert isinstance(backend_for("sim", image_default), SimNetworkBackend)
+    assert backend_for("ag1171", image_default) is None  # another OS runs this network
+    image_default.write_text("[Match]\nName=eth*\n")
+    assert isinstance(backend_for("si3215", image_default), NetworkdBackend)
 
 
 # -- the device, the page and the API ---------------------------------------------------------

@@ -31,6 +31,7 @@ log = logging.getLogger("tipring.runtime")
 NETWORK_DIR = Path("/run/systemd/network")
 TIMESYNCD_DIR = Path("/run/systemd/timesyncd.conf.d")
 TIMESYNCD_FILE = "tipring.conf"
+IMAGE_DEFAULT = Path("/usr/lib/systemd/network/90-tipring-dhcp.network")
 PREFIX = "10-tipring-"  # lower than the image's 90-tipring-dhcp.network, so it wins
 WIRED = "eth0 end0"  # end0: systemd's name for a device-tree Ethernet (Pi 4, Pi 5)
 COMMAND_TIMEOUT_S = 20.0
@@ -194,5 +195,10 @@ class SimNetworkBackend:
                  extra={"files": len(files.networkd), "mode": network.mode})
 
 
-def backend_for(driver: str) -> NetworkBackend:
-    return SimNetworkBackend() if driver == "sim" else NetworkdBackend()
+def backend_for(driver: str, image_default: Path = IMAGE_DEFAULT) -> NetworkBackend | None:
+    """The sim board records; a real board applies through networkd only on the TipRing image
+    (its default DHCP file is the sign). Elsewhere (a board on a general-purpose OS, which
+    manages its own network) settings are validated and saved, not applied: None."""
+    if driver == "sim":
+        return SimNetworkBackend()
+    return NetworkdBackend() if image_default.exists() else None

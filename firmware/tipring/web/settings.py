@@ -215,9 +215,14 @@ async def network_submit(request: web.Request) -> web.Response:
     def context(*args: Any) -> dict[str, Any]:
         return {**_network_context(*args), "sim": sim, "written": _written(request)}
 
-    done = ("Network settings saved. This is the sim board: they are checked, stored and "
-            "recorded as the image would write them, not applied to this computer." if sim else
-            "Network settings applied and saved.")
+    if sim:
+        done = ("Network settings saved. This is the sim board: they are checked, stored and "
+                "recorded as the image would write them, not applied to this computer.")
+    elif device(request).network is None:
+        done = ("Network settings saved. Not applied: this system is not the TipRing image "
+                "and manages its own network.")
+    else:
+        done = "Network settings applied and saved."
     return await save_or_show(request, "network.html", [forms.NETWORK], done=done,
                               location="/network", context=context)
 
