@@ -36,6 +36,8 @@ from tipring.runtime.calllog import CallLog, CallLogEntry
 from tipring.runtime.identity import instance_urn
 from tipring.runtime.firmware_update import FirmwareUpdate
 from tipring.runtime.line import LineRunner
+from tipring.runtime.network import NetworkBackend
+from tipring.runtime.network import backend_for as network_backend_for
 from tipring.runtime.telephony import Telephony
 
 log = logging.getLogger("tipring.runtime")
@@ -71,6 +73,7 @@ class Device:
         self.off_hook: dict[int, bool] = {}
         self.lines: dict[int, LineRunner] = {}
         self.telephony: Telephony | None = None
+        self.network: NetworkBackend | None = None  # set with the board: sim or networkd
         self.recent_logs = RecentLogs(RECENT_LOG_LINES)
         self.call_log = CallLog.beside(options.config_path)
         self.firmware = FirmwareUpdate(options.config_path.parent, rauc=options.rauc)
@@ -98,6 +101,7 @@ class Device:
         )
         profile = load_profile(find_profile(self.options.board))
         self.board = open_board(profile)
+        self.network = network_backend_for(profile.driver)
         loop = asyncio.get_running_loop()
         region = region_profile(self.loaded.config.device.region)
         for port in self.board.lines:
@@ -232,7 +236,16 @@ class Device:
         canonical = canonical_config(config)
         async with self._save_lock:
             previous = self.loaded.config if self.loaded is not None else None
-            await asyncio.get_running_loop().run_in_executor(None, self.store.save, canonical)
+            await self._apply_network(previous, canonical)
+            try:
+                await asyncio.get_running_loop().run_in_executor(None, self.store.save, canonical)
+            except OSError:
+                try:
+                    await self._apply_network(canonical, previous)  # back to what is saved
+                except OSError as exc:
+                    log.error("network not put back after a failed save",
+                              extra={"reason": str(exc)})
+                raise
             self.loaded = LoadResult(canonical, "file", [])
         logging.getLogger("tipring").setLevel(canonical.device.log_level.upper())
         log.info("configuration applied", extra={"path": str(self.options.config_path)})
@@ -247,6 +260,15 @@ class Device:
             self.telephony.update_features(canonical)
         self.notify_changed()
         return canonical
+
+    async def _apply_network(self, running: Config | None, wanted: Config | None) -> None:
+        """Network settings go to the system before they are saved: a failed apply raises
+        NetworkApplyError (an OSError) with the running network and the saved file unchanged."""
+        if (self.network is None or running is None or wanted is None
+                or running.network == wanted.network):
+            return
+        await asyncio.get_running_loop().run_in_executor(None, self.network.apply,
+                                                         wanted.network)
 
     @property
     def config(self) -> Config:

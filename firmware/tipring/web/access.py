@@ -20,6 +20,7 @@ from urllib.parse import quote, urlsplit
 from aiohttp import BodyPartReader, web
 
 from .appstate import SESSION, UPLOAD, client_address, state
+from .openapi import query_parameters
 from .render import render_error
 from .sessions import COOKIE
 
@@ -31,6 +32,8 @@ PUBLIC_WHILE_SIGNED_OUT = frozenset({"/login"})
 # Uploads larger than the server's request cap (firmware bundles): the form sends the CSRF token
 # as its first part, which is read here; the handler streams the rest (request[UPLOAD]).
 STREAMED_UPLOADS = frozenset({"/maintenance/firmware"})
+API = "/api/v1"
+QUERY_PARAMETERS = query_parameters()
 
 
 def is_set_up(request: web.Request) -> bool:
@@ -66,7 +69,7 @@ async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
                 await st.tokens.flush()
             except OSError as exc:
                 log.warning("API token last use not saved", extra={"reason": str(exc)})
-        return await handler(request)
+        return await _api_answer(request, handler)
 
     session = st.sessions.get(request.cookies.get(COOKIE), now)
     request[SESSION] = session
@@ -87,6 +90,26 @@ async def access(request: web.Request, handler: Handler) -> web.StreamResponse:
                                                   "client": client_address(request)})
             return _refuse(request, 403, problem)
     return await handler(request)
+
+
+async def _api_answer(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The API speaks JSON even when aiohttp answers for it (no such route, wrong method, a
+    body over the size cap), so a client parses every reply the same way."""
+    resource = request.match_info.route.resource
+    if resource is not None:
+        taken = QUERY_PARAMETERS.get((request.method, resource.canonical.removeprefix(API)))
+        unknown = sorted(set(request.query) - taken) if taken is not None else []
+        if unknown:
+            return api_error(400, f"unknown query parameter {unknown[0]!r}")
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json" or exc.status < 400:
+            raise
+        reply = api_error(exc.status, (exc.reason or "error").lower())
+        if "Allow" in exc.headers:
+            reply.headers["Allow"] = exc.headers["Allow"]
+        return reply
 
 
 async def _forgery_problem(request: web.Request, session: object) -> str | None:

@@ -310,7 +310,10 @@ async def change_password(request: web.Request) -> web.Response:
 
 async def export_config(request: web.Request) -> web.Response:
     config = device(request).config
-    if request.query.get("secrets") != "true":
+    choice = request.query.get("secrets", "false")
+    if choice not in ("true", "false"):
+        return api_error(400, "secrets must be true or false")
+    if choice != "true":
         config = without_secrets(config)
     return web.Response(text=render_config(config), content_type="application/toml",
                         charset="utf-8")

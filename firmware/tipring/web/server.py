@@ -17,6 +17,7 @@ from aiohttp import web
 from . import api, dialplan, maintenance, phone, security, settings, signin, status, tls
 from .access import access
 from .appstate import STATE, WebState
+from .memory import return_large_blocks
 from .system import backend_for
 from .tokens import ApiTokens
 
@@ -69,6 +70,7 @@ def make_app(device: Device) -> web.Application:
 async def start_web(device: Device) -> Stopper:
     """Serve the device's pages on its configured address; returns the coroutine that stops it."""
     host, port = device.web_address
+    return_large_blocks()  # password hashing must not leave 16 MiB behind per thread
     runner = web.AppRunner(make_app(device), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     context = None

@@ -14,6 +14,12 @@ from typing import Any
 from aiohttp import web
 
 from tipring.config import Config, ConfigError
+from tipring.runtime.network import (
+    NETWORK_DIR,
+    TIMESYNCD_DIR,
+    TIMESYNCD_FILE,
+    SimNetworkBackend,
+)
 
 from . import forms
 from .appstate import device
@@ -187,19 +193,36 @@ def _network_context(config: Config, errors: dict[str, str], posted: Any,
 
 
 async def network_page(request: web.Request) -> web.Response:
-    return render(request, "network.html", sim=_is_sim(request),
+    return render(request, "network.html", sim=_is_sim(request), written=_written(request),
                   **_network_context(device(request).config, {}, None, []))
+
+
+def _written(request: web.Request) -> list[tuple[str, str]]:
+    """On the sim board, the files the image would have written for the last apply."""
+    backend = device(request).network
+    running = backend.running if isinstance(backend, SimNetworkBackend) else None
+    if running is None:
+        return []
+    files = [(f"{NETWORK_DIR}/{name}", text) for name, text in running.networkd.items()]
+    if running.timesyncd:
+        files.append((f"{TIMESYNCD_DIR}/{TIMESYNCD_FILE}", running.timesyncd))
+    return files
 
 
 async def network_submit(request: web.Request) -> web.Response:
     sim = _is_sim(request)
 
     def context(*args: Any) -> dict[str, Any]:
-        return {**_network_context(*args), "sim": sim}
+        return {**_network_context(*args), "sim": sim, "written": _written(request)}
 
-    done = ("Network settings saved. This is the sim board: they are checked and stored, not "
-            "applied to this computer." if sim else
-            "Network settings saved; the system image applies them.")
+    if sim:
+        done = ("Network settings saved. This is the sim board: they are checked, stored and "
+                "recorded as the image would write them, not applied to this computer.")
+    elif device(request).network is None:
+        done = ("Network settings saved. Not applied: this system is not the TipRing image "
+                "and manages its own network.")
+    else:
+        done = "Network settings applied and saved."
     return await save_or_show(request, "network.html", [forms.NETWORK], done=done,
                               location="/network", context=context)
 
