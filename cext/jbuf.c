@@ -1,8 +1,8 @@
 /*
  * Adaptive jitter buffer: the algorithm is described with tr_jbuf_t in tipring_dsp.h (98th
  * percentile as a cap on a late-loss/delay cost, the two-peak rule with a stall's burst as one
- * peak, silence realignment and catch-up after a stall, pitch-period shrink/stretch, lost-vs-late
- * rule). This file keeps to that order: stream bookkeeping, put (arrival side), target update,
+ * peak, the cover on the frame grid, silence realignment and catch-up after a stall, pitch-period
+ * shrink/stretch, lost-vs-late rule). This file keeps to that order: stream bookkeeping, put (arrival side), target update,
  * get (playout).
  */
 #include <stdlib.h>
@@ -24,6 +24,11 @@ enum {
     BURST_GAP = 40,              /* arrivals closer than 5 ms are one release of a queue */
     LATE_COST = 80,              /* delay one percentage point of late loss is worth: 10 ms */
     CATCH_UP = 160,              /* overdue audio a talkspurt may resume with after a stall */
+    COVER_LATE_COST = 160,       /* the same on the frame grid: 20 ms (concealment is heard) */
+    STAY = 40,                   /* a grid point must be 5 ms cheaper to move playout to it */
+    EDIT_SLACK = 16,             /* timestamp noise an edit or a hold may ignore: 2 ms */
+    PATIENCE = 25,               /* frames of speech a frame above the cover before a drop */
+    STARTUP = 50,                /* packets before the statistics are trusted to call a loss */
 };
 
 static void forget_stream(tr_jbuf_t *jb)
@@ -51,6 +56,7 @@ void tr_jb_init(tr_jbuf_t *jb, int32_t min_delay_ms, int32_t max_delay_ms, int f
     jb->max_delay = max_delay_ms * 8;
     jb->fixed = fixed;
     jb->target = jb->min_delay;
+    jb->cover = jb->min_delay;
     forget_stream(jb);
 }
 
@@ -100,9 +106,12 @@ static void note_peak(tr_jbuf_t *jb, int64_t offset, int64_t arrival)
             jb->last_peak = (int32_t)offset;
     } else {
         int64_t covered = offset < jb->last_peak ? offset : jb->last_peak;
-        if (jb->since_peak <= PEAK_SPAN && covered + SAFETY > jb->target)
+        if (jb->since_peak <= PEAK_SPAN && covered + SAFETY > jb->target) {
             jb->target = covered + SAFETY > jb->max_delay ? jb->max_delay
                                                           : (int32_t)(covered + SAFETY);
+            if (jb->target > jb->cover)
+                jb->cover = jb->target;  /* at once; back on the grid at the next update */
+        }
         jb->last_peak = (int32_t)offset;
     }
     jb->peak_arrival = arrival;
@@ -226,9 +235,63 @@ static int32_t cheapest_delay(const int32_t *sorted, int32_t n, int32_t top)
     return best;
 }
 
+/* Packets of the sorted window whose delay above its minimum exceeds d, in percent. */
+static int64_t percent_over(const int32_t *sorted, int32_t n, int64_t d)
+{
+    int32_t lo = 0, hi = n;             /* first index with sorted[i] - sorted[0] > d */
+    while (lo < hi) {
+        int32_t mid = (lo + hi) / 2;
+        if (sorted[mid] - sorted[0] > d)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return (int64_t)(n - lo) * 100;     /* divided by n by the caller, to keep precision */
+}
+
+/* The cover: the playout delay actually aimed at. A 20 ms frame plays whole packets best: a frame
+ * starting mid-packet needs the next packet as early as an aligned one would, yet plays each
+ * sample later, so every delay off the grid of packet starts (as seen from our ticks) wastes up
+ * to a frame. The cover is therefore the grid point just below or just above the target, by cost:
+ * the delay plus COVER_LATE_COST per % of the window's packets that would miss their slot, less
+ * STAY for the point playout is on (each move is a time-scale edit). Not below min, not above
+ * max; fixed mode takes the point at or above the configured delay. Packets that do not divide a
+ * frame (30, 60 ms) have no such grid: the cover is the target. */
+static void choose_cover(tr_jbuf_t *jb, const int32_t *sorted, int32_t n, int64_t now)
+{
+    int32_t step = jb->packet_len;
+    jb->cover = jb->target;
+    if (step <= 0 || FRAME % step != 0)
+        return;                          /* frames and packets do not line up: no grid */
+    int64_t phase = (now - jb->base - jb->phase_ref) % step;
+    if (phase < 0)
+        phase += step;
+    int64_t below = jb->target - ((jb->target - phase) % step + step) % step;
+    if (below == jb->target)
+        return;
+    int64_t above = below + step;
+    int64_t pick;
+    if (above > jb->max_delay)
+        pick = below;
+    else if (below < jb->min_delay || jb->fixed)
+        pick = above;
+    else {
+        int64_t reach = FRAME - step;    /* the frame's last packet is needed this much sooner */
+        int64_t cost[2];
+        for (int k = 0; k < 2; k++) {
+            int64_t d = k ? above : below;
+            cost[k] = d * n + percent_over(sorted, n, d - reach) * COVER_LATE_COST;
+            if (labs((long)(d - jb->cover)) < step / 4)
+                cost[k] -= (int64_t)STAY * n;   /* each move is a time-scale edit: be sure */
+        }
+        pick = cost[0] <= cost[1] ? below : above;
+    }
+    jb->cover = pick < 0 ? 0 : (int32_t)pick;
+}
+
 /* Every 200 ms: base = window minimum, target from the 98th percentile of (r - base), or less
- * where a delay/late-loss cost says so. */
-static void update_target(tr_jbuf_t *jb)
+ * where a delay/late-loss cost says so; then the cover on the frame grid. */
+static void update_target(tr_jbuf_t *jb, int64_t now)
 {
     if (jb->window_len == 0)
         return;
@@ -250,6 +313,7 @@ static void update_target(tr_jbuf_t *jb)
         jb->target = wanted;
     else
         jb->target = wanted > jb->target - SHRINK_STEP ? wanted : jb->target - SHRINK_STEP;
+    choose_cover(jb, sorted, jb->window_len, now);
 }
 
 static int32_t count_valid(const tr_jbuf_t *jb, int64_t from, int32_t n)
@@ -290,25 +354,15 @@ static int64_t power(const int16_t *s, int32_t n)
     return sum / n;
 }
 
-/* Lag in [PITCH_MIN, PITCH_MAX] maximising the normalised correlation of x[0..FRAME) with
- * x[lag..lag+FRAME); x holds FRAME + PITCH_MAX samples. */
-static int32_t segment_pitch(const int16_t *x)
+/* How well x[0..FRAME) matches x[lag..lag+FRAME): squared correlation over energy, or -1. */
+static double lag_score(const int16_t *x, int32_t lag)
 {
-    double best_score = -1.0;
-    int32_t best = TR_PLC_PITCH_MIN;
-    for (int32_t lag = TR_PLC_PITCH_MIN; lag <= TR_PLC_PITCH_MAX; lag++) {
-        double cross = 0.0, energy = 1.0;
-        for (int32_t i = 0; i < FRAME; i++) {
-            cross += (double)x[i] * x[i + lag];
-            energy += (double)x[i + lag] * x[i + lag];
-        }
-        double score = cross > 0.0 ? cross * cross / energy : -1.0;
-        if (score > best_score) {
-            best_score = score;
-            best = lag;
-        }
+    double cross = 0.0, energy = 1.0;
+    for (int32_t i = 0; i < FRAME; i++) {
+        cross += (double)x[i] * x[i + lag];
+        energy += (double)x[i + lag] * x[i + lag];
     }
-    return best;
+    return cross > 0.0 ? cross * cross / energy : -1.0;
 }
 
 /* How early, in samples, the packet holding the end of a frame starting at `ts` is needed: a
@@ -324,16 +378,42 @@ static int64_t phase_need(const tr_jbuf_t *jb, int64_t ts)
     return into == 0 ? 0 : jb->packet_len - into;
 }
 
-/* Play one frame while dropping one pitch period, if the slack left afterwards is not negative
- * (so the edit cannot make the next packet late); needs FRAME + PITCH_MAX samples present.
- * Returns 0 when it did nothing. */
-static int shrink(tr_jbuf_t *jb, int16_t *out, int64_t err)
+/* Whether dropping `lag` samples now leaves the next packet's slot where it is (the slack after
+ * the edit is not negative, give or take timestamp noise), with the audio it reads present. */
+static int drop_fits(const tr_jbuf_t *jb, int64_t err, int32_t lag)
+{
+    return count_valid(jb, jb->play_ts + FRAME, lag) == lag &&
+           err - lag - phase_need(jb, jb->play_ts + FRAME + lag) >= -EDIT_SLACK;
+}
+
+/* Play one frame while dropping one pitch period (in a quiet frame, any number of samples):
+ * the lag that fits (drop_fits) and matches best, preferring the one that lands playout back on
+ * a packet start, so no delay is left wasted between grid points; with `realign_only`, that one
+ * or none. Returns 0 if none fits. */
+static int shrink(tr_jbuf_t *jb, int16_t *out, int64_t err, int quiet, int realign_only)
 {
     int16_t *x = jb->scratch;
     for (int32_t i = 0; i < FRAME + TR_PLC_PITCH_MAX; i++)
         x[i] = jb->pcm[(jb->play_ts + i) & RING_MASK];
-    int32_t p = segment_pitch(x);
-    if (err - p - phase_need(jb, jb->play_ts + FRAME + p) < 0)
+    int32_t realign = (int32_t)phase_need(jb, jb->play_ts);
+    if (realign == 0)
+        realign = jb->packet_len;
+    int32_t p = 0;
+    double best_score = -1.0;
+    for (int32_t lag = TR_PLC_PITCH_MIN; lag <= TR_PLC_PITCH_MAX; lag++) {
+        if (!drop_fits(jb, err, lag))
+            continue;
+        double score = lag_score(x, lag);
+        if (score > best_score) {
+            best_score = score;
+            p = lag;
+        }
+    }
+    if (realign > 0 && realign <= TR_PLC_PITCH_MAX && realign != p &&
+        (quiet || realign >= TR_PLC_PITCH_MIN) && drop_fits(jb, err, realign) &&
+        (quiet || p == 0 || lag_score(x, realign) >= 0.7 * best_score))
+        p = realign;
+    if (p == 0 || (realign_only && p != realign))
         return 0;
     for (int32_t i = 0; i < p; i++) {
         int32_t w = (i + 1) * 256 / (p + 1);
@@ -356,6 +436,16 @@ static void stretch(tr_jbuf_t *jb, int16_t *out)
     tr_plc_good(&jb->plc, jb->scratch, out + p, FRAME - p);
     jb->stats.concealed_samples += (uint32_t)p;
     jb->stats.stretches++;
+}
+
+/* Conceal n samples while holding play_ts for audio not yet here; if that audio turns out lost,
+ * what was concealed already stands in for it (see skip_held). */
+static void hold(tr_jbuf_t *jb, int32_t n)
+{
+    if (jb->held_at != jb->play_ts)
+        jb->held = 0;
+    jb->held_at = jb->play_ts;
+    jb->held += n;
 }
 
 /* Count concealment that skipped audio as lost, provisionally: if the next packet turns out to
@@ -384,10 +474,12 @@ static void play_runs(tr_jbuf_t *jb, int16_t *out, int was_silent, int64_t err)
                 jb->unconfirmed_lost = 0;
         } else {
             /* The gap starts where a packet starts: is that packet due yet? */
-            int awaited = i + run == FRAME && jb->newest_end <= jb->play_ts && err - i < 0;
+            int awaited = i + run == FRAME && jb->newest_end <= jb->play_ts && err - i < -EDIT_SLACK;
             tr_plc_conceal(&jb->plc, out + i, run, 1);
             jb->stats.concealed_samples += (uint32_t)run;
-            if (!awaited) {
+            if (awaited) {
+                hold(jb, run);
+            } else {
                 jb->play_ts += run;
                 count_lost(jb, run);
             }
@@ -418,17 +510,33 @@ static int64_t catch_up(tr_jbuf_t *jb, int64_t next, int64_t ideal)
     return at;
 }
 
+/* Playout held for audio that then never came (later audio is here instead): the frames
+ * concealed while holding already stood in for it, so skip up to that much of the gap at no
+ * further cost, and the delay the hold added goes with it. Returns the samples skipped. */
+static int32_t skip_held(tr_jbuf_t *jb)
+{
+    if (jb->held <= 0 || jb->held_at != jb->play_ts || jb->valid[jb->play_ts & RING_MASK] ||
+        jb->newest_end <= jb->play_ts)
+        return 0;
+    int64_t resume = next_valid(jb, jb->play_ts, jb->play_ts + jb->held);
+    int32_t skipped = (int32_t)(resume - jb->play_ts);
+    jb->play_ts = resume;
+    jb->held = 0;
+    count_lost(jb, skipped);
+    return skipped;
+}
+
 void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
 {
     if (!jb->have_stream) {
         memset(out, 0, FRAME * sizeof(int16_t));
         return;
     }
-    if (++jb->frames % UPDATE_FRAMES == 1)
-        update_target(jb);
     int64_t now = now_us * 8 / 1000;
+    if (++jb->frames % UPDATE_FRAMES == 1)
+        update_target(jb, now);
     int64_t start = jb->play_ts;
-    int64_t err = now - jb->base - jb->target - jb->play_ts;
+    int64_t err = now - jb->base - jb->cover - jb->play_ts;
     int32_t present = count_valid(jb, jb->play_ts, FRAME);
 
     if (jb->silent) {
@@ -437,11 +545,11 @@ void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
          * with packets); until then play_ts follows the ideal position. */
         int64_t next = next_valid(jb, jb->play_ts, jb->newest_end);
         /* Frames are 20 ms apart, so start at the frame nearest the due time (within 10 ms). */
-        if (next < jb->newest_end && now - jb->base - jb->target - next >= -FRAME / 2) {
-            next = catch_up(jb, next, now - jb->base - jb->target);
+        if (next < jb->newest_end && now - jb->base - jb->cover - next >= -FRAME / 2) {
+            next = catch_up(jb, next, now - jb->base - jb->cover);
             jb->play_ts = next;
             start = next;
-            err = now - jb->base - jb->target - next;
+            err = now - jb->base - jb->cover - next;
         } else {
             if (err > 0)
                 jb->play_ts = next < jb->play_ts + err ? next : jb->play_ts + err;
@@ -450,6 +558,13 @@ void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
             goto done;
         }
         present = count_valid(jb, jb->play_ts, FRAME);
+    } else {
+        int32_t skipped = skip_held(jb);
+        if (skipped) {
+            start = jb->play_ts;
+            err -= skipped;
+            present = count_valid(jb, jb->play_ts, FRAME);
+        }
     }
     if (present == 0) {
         /* Speech interrupted: late audio (we are ahead of the ideal) is waited for, lost audio
@@ -458,10 +573,15 @@ void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
         jb->stats.concealed_samples += FRAME;
         /* Audio after the gap has already arrived: the missing packet is lost (or so late it
          * would be), not merely late, so waiting would only add delay. */
-        int lost = jb->newest_end > jb->play_ts + FRAME;
-        if (lost || err - phase_need(jb, jb->play_ts) >= 0) {
+        /* In the stream's first second the statistics know little yet: hold for a late packet
+         * up to one frame past the cover rather than lose it. */
+        int early = jb->stats.received < STARTUP;
+        int lost = jb->newest_end > jb->play_ts + FRAME && !early;
+        if (lost || err - phase_need(jb, jb->play_ts) >= (early ? FRAME / 2 : -EDIT_SLACK)) {
             jb->play_ts += FRAME;
             count_lost(jb, FRAME);
+        } else {
+            hold(jb, FRAME);
         }
         if (jb->plc.erased >= 480)
             jb->silent = 1;
@@ -477,11 +597,14 @@ void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
         int quiet = power(peek, FRAME) < QUIET_POWER;
         int32_t threshold = quiet ? ADJUST_QUIET : ADJUST_SPEECH;
         int64_t slack = err - phase_need(jb, jb->play_ts);
-        if (slack > threshold &&
-            count_valid(jb, jb->play_ts, FRAME + TR_PLC_PITCH_MAX) == FRAME + TR_PLC_PITCH_MAX &&
-            shrink(jb, out, err))
+        /* In speech a pitch-period edit is heard: a frame above the cover is shed at once in a
+         * quiet frame, in speech only when no quiet frame came for PATIENCE frames; less than
+         * that is shed in speech only by the drop that realigns playout with packet starts. */
+        jb->waited = err > FRAME - ADJUST_SPEECH && !quiet ? jb->waited + 1 : 0;
+        int realign_only = !quiet && jb->waited <= PATIENCE;
+        if (err > (quiet ? EDIT_SLACK : threshold) && shrink(jb, out, err, quiet, realign_only))
             goto done;
-        if (slack < -threshold) {
+        if (slack < -threshold - (quiet ? 0 : FRAME)) {
             stretch(jb, out);
             goto done;
         }

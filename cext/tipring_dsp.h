@@ -216,17 +216,32 @@ int32_t tr_plc_pitch(const tr_plc_t *plc);
  *   slot within 100 packets of another raises the target at once to cover the smaller of the
  *   two. Packets arriving within 5 ms of each other (a stalled queue released at once) are one
  *   peak, so a single stall does not confirm itself.
- * - Playout: each get() plays 160 samples from play_ts. The ideal position is now - b - target;
+ * - Cover (the delay playout aims at): a get() plays a whole 20 ms frame, and a frame starting
+ *   mid-packet needs the next packet as early as one starting on it, yet plays each sample later.
+ *   So the delays that waste nothing are those that start frames on packet starts: a grid 20 ms
+ *   apart, placed by the phase of our ticks against the sender's packets. Of the two grid points
+ *   around the target, the cover is the one with the lower delay + 20 ms x (% of the window's
+ *   packets that would miss their slot), with a 5 ms bonus for the one playout is on (a move is
+ *   an edit). The target alone, rounded up, used to cost up to a frame of delay everywhere.
+ * - Playout: each get() plays 160 samples from play_ts. The ideal position is now - b - cover;
  *   err = ideal - play_ts (> 0: more delay than wanted, < 0: less).
  *   - In silence (no audio at play_ts and concealment faded out, or nothing played yet) play_ts
  *     jumps straight to the ideal (never past audio already buffered) or holds: inaudible. When
  *     audio resumes more than 20 ms overdue (a stall's burst), the overdue part is skipped: play
  *     resumes at the first packet within 20 ms of the ideal, rather than holding the stall's
  *     delay and shedding it by a second or more of pitch-period shrinks.
- *   - Audio missing mid-speech: if err < 0 it is late, so hold play_ts and conceal (the delay grows
- *     by 20 ms at once); otherwise it is lost: conceal and move on.
- *   - During speech, |err| over 10 ms (5 ms in a quiet frame) drops one pitch period by
- *     cross-fade (shrink) or inserts one by concealment and overlap-add (stretch): no clicks.
+ *   - Audio missing mid-speech, with nothing after it yet: if err < -2 ms it is late, so hold
+ *     play_ts and conceal (the delay grows by 20 ms at once); otherwise, or with later audio
+ *     already here, it is lost: conceal and move on. In the first 50 packets (statistics still
+ *     thin) a late packet is held for up to half a frame past the cover. If held audio turns out
+ *     lost, the concealment already played stands in for it: the gap is skipped at no extra cost.
+ *   - Edits are heard in speech, not in quiet frames (under about -45 dBm0), so: in a quiet
+ *     frame any err over 2 ms is dropped (a pitch period, or exactly the samples that put frames
+ *     back on packet starts) and err under -5 ms gets a pitch period inserted by concealment and
+ *     overlap-add (stretch). In speech, err over 10 ms is only dropped by the one pitch-period
+ *     edit that lands frames back on packet starts, unless 25 frames of speech in a row found
+ *     it so (no quiet frame came): then by any pitch period. Stretching waits for -30 ms. No drop may move the
+ *     next packet's slot earlier (so an edit cannot make it late): no clicks, few edits.
  * - Packets entirely before play_ts are late (counted and dropped, but they still teach the
  *   statistics); a new SSRC, or a packet more than 2 s off the timeline, resets the buffer. A
  *   packet more than the ring past play_ts is dropped as overflow while audio plays; while
@@ -268,6 +283,10 @@ typedef struct {
     int64_t base;                /* b: minimum relative delay in the window */
     int64_t anchor;              /* relative delays are stored as offsets from this */
     int32_t target;
+    int32_t cover;               /* the delay playout aims at: target moved onto the frame grid */
+    int32_t held;                /* samples concealed while holding at held_at for late audio */
+    int64_t held_at;
+    int32_t waited;              /* frames of speech played a frame or more above the cover */
     int32_t window[500];
     int32_t window_len, window_head;
     int32_t frames;

@@ -61,7 +61,11 @@ def test_reordered_packets_are_put_back_in_order() -> None:
     assert any(a.seq > b.seq for a, b in itertools.pairwise(arrivals))
     jb, played, _ = jt.run(ffi, lib, trace, min_ms=20)
     counts = jt.find_played(ffi, lib, trace, played)
-    assert all(counts.get(n) == 1 for n in range(len(trace.packets)))
+    assert not any(c > 1 for c in counts.values())
+    # Once the overtaking packets show a path 28 ms faster than the first ones, playout sheds the
+    # frame it no longer needs by a pitch-period drop, which cuts into one or two packets' probes.
+    missed = [n for n in range(len(trace.packets)) if counts.get(n) != 1]
+    assert len(missed) <= 2 * jb.stats.shrinks, (missed, jb.stats.shrinks)
     assert jb.stats.late == 0
 
 
@@ -150,6 +154,28 @@ def test_gaussian_jitter_is_absorbed_with_a_measured_target() -> None:
     # it leaves the next packet on time, so the delay may sit up to one frame above the target.
     mean = statistics.mean(speech_delays(delays, trace))
     assert jb.stats.target_delay - 10 * 8 <= mean <= jb.stats.target_delay + 20 * 8
+
+
+def test_playout_takes_the_frame_grid_point_below_the_target_when_it_is_cheap() -> None:
+    # A 20 ms frame plays whole packets, so the delays playout can have without wasting any come
+    # 20 ms apart (here 10, 30, 50 ms above the fastest path). Jitter up to 9.9 ms with a rare
+    # 15 ms outlier puts the target near 12 ms; the grid point below it makes 0.5 % of packets
+    # late, the one above adds 20 ms to every packet: the buffer takes the one below (it used to
+    # settle on the first grid point at or above the target, 30 ms).
+    def delay(rng: random.Random, i: int) -> float:
+        return 0.045 if i % 200 == 100 else 0.030 + rng.uniform(0, 0.0099)
+
+    trace = jt.make_trace("grid", 30, delay)
+    jb, played, delays = jt.run(ffi, lib, trace, min_ms=0, max_ms=300)
+    assert 10 * 8 < jb.stats.target_delay < 20 * 8
+    assert jb.cover in range(10 * 8 - 2, 10 * 8 + 3)
+    assert statistics.mean(speech_delays(delays, trace)) <= 11 * 8
+    counts = jt.find_played(ffi, lib, trace, played)
+    # The outliers are late; the packet after each starts with the concealment's cross-fade,
+    # which the probe window overlaps (and the concealment may repeat the one before).
+    spared = {n + k for n in range(100, len(trace.packets), 200) for k in (0, 1)}
+    assert all(counts.get(n, 0) >= 1 for n in range(len(trace.packets)) if n not in spared)
+    assert jb.stats.late == len(spared) // 2
 
 
 def test_fixed_mode_keeps_the_configured_delay() -> None:
