@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import MultipartReader, web
 
@@ -29,9 +29,13 @@ class WebState:
 
 
 STATE = web.AppKey("tipring_web", WebState)
-SESSION = web.RequestKey("tipring_session", Session)  # the Session of this request, if any
-# A streamed upload's multipart body, its CSRF part already read by the access check.
-UPLOAD = web.RequestKey("tipring_upload", MultipartReader)
+# Per-request values: under aiohttp's typed RequestKey where it exists (3.14 on; it warns about
+# plain keys), else plain strings (the image's Buildroot builds aiohttp 3.13).
+_REQUEST_KEY: Any = getattr(web, "RequestKey", None)
+SESSION: Any = (_REQUEST_KEY("tipring_session", Session) if _REQUEST_KEY is not None
+                else "tipring_session")  # the Session of this request, if any
+UPLOAD: Any = (_REQUEST_KEY("tipring_upload", MultipartReader) if _REQUEST_KEY is not None
+               else "tipring_upload")  # a streamed upload's body, its CSRF part already read
 
 
 def state(request: web.Request) -> WebState:
@@ -43,7 +47,13 @@ def device(request: web.Request) -> Device:
 
 
 def session(request: web.Request) -> Session | None:
-    return request.get(SESSION)
+    found = request.get(SESSION)
+    return found if isinstance(found, Session) else None
+
+
+def upload(request: web.Request) -> MultipartReader | None:
+    found = request.get(UPLOAD)
+    return found if isinstance(found, MultipartReader) else None
 
 
 def client_address(request: web.Request) -> str:

@@ -28,7 +28,7 @@ from tipring.config import (
 
 from tipring.runtime.firmware_update import BundleError, BundleTooLarge, UpdateBusy
 
-from .appstate import UPLOAD, client_address, device, session, state
+from .appstate import client_address, device, session, state, upload
 from .render import notify, render, see_other
 from .signin import check_password
 
@@ -122,7 +122,7 @@ async def firmware_upload(request: web.Request) -> web.Response:
     """A bundle from the form, streamed (the access check has read the CSRF part), checked,
     then handed to RAUC in the background; the page shows the progress."""
     update = device(request).firmware
-    reader = request.get(UPLOAD)
+    reader = upload(request)
     part = await reader.next() if reader is not None else None
     if not isinstance(part, BodyPartReader) or part.name != "bundle" or not part.filename:
         return _page(request, ["Choose a firmware bundle (.raucb) to upload."], 400)
