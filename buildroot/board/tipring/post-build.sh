@@ -7,7 +7,7 @@ set -euo pipefail
 TARGET=$1
 BOARD=${2:?board name (rpi3, rpi4, rpi5) expected in BR2_ROOTFS_POST_SCRIPT_ARGS}
 HERE=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=scripts/keys.sh
+# shellcheck source-path=SCRIPTDIR source=scripts/keys.sh
 . "${HERE}/scripts/keys.sh"
 
 # Mount points on the read-only root.
@@ -17,7 +17,7 @@ mkdir -p "${TARGET}/data" "${TARGET}/boot/firmware"
 # State that must survive reboots points at the data partition. Until /data
 # is mounted the links dangle and the defaults apply (no SSH, no Wi-Fi). The
 # network settings are generated into /run/systemd/network by network-apply.
-relink() { rm -rf "${TARGET}/$2"; mkdir -p "$(dirname "${TARGET}/$2")"; ln -s "$1" "${TARGET}/$2"; }
+relink() { rm -rf "${TARGET:?}/$2"; mkdir -p "$(dirname "${TARGET}/$2")"; ln -s "$1" "${TARGET}/$2"; }
 relink /data/network/wpa_supplicant etc/wpa_supplicant
 relink /data/ssh etc/dropbear
 relink /data/ssh/root root/.ssh

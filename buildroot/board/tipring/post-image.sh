@@ -8,7 +8,7 @@ BIN=$1
 BOARD=${2:?board name (rpi3, rpi4, rpi5) expected in BR2_ROOTFS_POST_SCRIPT_ARGS}
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "${HERE}/../../.." && pwd)
-# shellcheck source=scripts/keys.sh
+# shellcheck source-path=SCRIPTDIR source=scripts/keys.sh
 . "${HERE}/scripts/keys.sh"
 export PATH="${HOST_DIR}/bin:${HOST_DIR}/sbin:${PATH}"
 
