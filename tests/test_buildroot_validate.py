@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,8 @@ VALIDATE = EXT / "validate.sh"
 COMPARE = EXT / "scripts" / "compare-defconfig.py"
 DEFCONFIGS = sorted(p.name for p in (EXT / "configs").glob("tipring_*_defconfig"))
 BUILDROOT = os.environ.get("TIPRING_BUILDROOT_DIR", "")
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+REQUIREMENTS = len(PROJECT["dependencies"]) + len(PROJECT["optional-dependencies"]["hw"])
 VERSION = re.search(r'^__version__ = "([^"]+)"$',
                     (ROOT / "firmware/tipring/__init__.py").read_text(), re.M)[1]
 
@@ -38,6 +41,12 @@ FAKE_PACKAGES = ["python3", "python-cffi", "python-aiohttp", "python-jinja2", "p
                  "python-dnspython", "python-spidev", "python-alsaaudio", "python-gpiozero",
                  "avahi", "dropbear", "rauc", "systemd", "wpa_supplicant", "e2fsprogs",
                  "uboot-tools", "genimage", "dtc"]
+
+
+# What Buildroot 2026.08-rc1 builds of the firmware's requirements.
+BUILDROOT_VERSIONS = {"python-cffi": "2.0.0", "python-aiohttp": "3.13.5", "python-jinja2": "3.1.6",
+                      "python-serial": "3.5", "python-dnspython": "2.8.0", "python-pylibsrtp": "1.0.0",
+                      "python-gpiozero": "2.0.1", "python-spidev": "3.8", "python-alsaaudio": "0.11.0"}
 
 
 def compare(out: Path, br: Path, name: str = "tipring_rpi4_defconfig") -> subprocess.CompletedProcess:
@@ -65,6 +74,7 @@ def fake_run(tmp: Path, name: str = "tipring_rpi4_defconfig") -> tuple[Path, Pat
     (out / "defconfig.log").write_text("#\n# configuration written to .config\n#\n")
     info = {name: {"version": "1.0"} for pkg in FAKE_PACKAGES for name in (pkg, f"host-{pkg}")}
     info.update({p.name: {"version": "1"} for p in (EXT / "package").iterdir() if p.is_dir()})
+    info.update({pkg: {"version": version} for pkg, version in BUILDROOT_VERSIONS.items()})
     info.update({"uboot": {"version": "2026.07"}, "linux": {"version": "6.12"},
                  "python3": {"version": "3.14.7"},
                  "python-tipring": {"version": VERSION}})
@@ -90,7 +100,7 @@ def test_compare_accepts_a_defconfig_kept_whole_and_counts_what_it_saw(tmp_path:
     assert result.stdout == (
         f"tipring_rpi4_defconfig: OK: {asked} symbols kept; savedefconfig {asked - 1} lines "
         f"(1 stated at their default); show-info {len(info)} packages, "
-        f"python-tipring {VERSION}, python3 3.14.7\n")
+        f"python-tipring {VERSION}, python3 3.14.7; {REQUIREMENTS} requirements met\n")
 
 
 @pytest.mark.parametrize(("edit", "problem"), [
@@ -152,6 +162,21 @@ def test_compare_checks_the_image_carries_this_firmware_version(tmp_path: Path):
     assert result.returncode == 1
     assert f"python-tipring: show-info has version , firmware/tipring/__init__.py says {VERSION}" \
         in result.stdout
+
+
+def test_compare_wants_the_versions_pyproject_asks_for(tmp_path: Path, monkeypatch):
+    """pyproject.toml's lower bounds, against the versions Buildroot builds (show-info)."""
+    out, br, info = fake_run(tmp_path)
+    info["python-aiohttp"]["version"] = "3.8.6"  # pyproject asks for a newer one
+    del info["python-dnspython"]
+    write_info(out, info)
+    result = compare(out, br)
+    assert result.returncode == 1
+    problems = result.stdout.splitlines()[1:]
+    assert "    aiohttp>=3.9: the build has python-aiohttp 3.8.6" in problems
+    assert "    dnspython>=2.4: required by pyproject.toml, no package in the build" in problems
+    # pyserial is python-serial, pyalsaaudio python-alsaaudio: found under Buildroot's names.
+    assert not [p for p in problems if "serial" in p or "alsa" in p]
 
 
 # -- validate.sh's own arguments -----------------------------------------------------------------

@@ -5,8 +5,10 @@ Run by validate.sh (not on its own) after `make <defconfig>`, `savedefconfig`
 and `show-info` in OUT. Arguments: DEFCONFIG_NAME EXTERNAL_TREE BUILDROOT OUT.
 Prints one line per defconfig (or one line per problem) and exits 1 when a
 symbol the defconfig asks for was dropped or changed, a select ignored unmet
-dependencies, or a package that should be in the build is not. Stdlib only,
-lines within flake8's defaults so Buildroot's check-package passes it.
+dependencies, a package that should be in the build is not, or one is older
+than pyproject.toml asks (checked when the build host's Python has tomllib).
+Stdlib only, lines within flake8's defaults so Buildroot's check-package
+passes it.
 """
 
 import json
@@ -65,6 +67,58 @@ def selected_by_tipring(ext, config):
     return wanted
 
 
+def version_key(text):
+    """Release numbers of a version, to compare: "3.13.5" -> (3, 13, 5)."""
+    return tuple(int(n) for n in re.findall(r"\d+", text.split("-")[0])[:4])
+
+
+OPERATORS = {
+    ">=": lambda have, want: have >= want,
+    ">": lambda have, want: have > want,
+    "<=": lambda have, want: have <= want,
+    "<": lambda have, want: have < want,
+    "==": lambda have, want: have == want,
+    "!=": lambda have, want: have != want,
+}
+
+
+def requirements(ext, config):
+    """pyproject.toml's runtime requirements the image must meet: the
+    dependencies, and the hw extra when the hardware option is on."""
+    try:
+        import tomllib
+    except ImportError:  # Python < 3.11 on the build host
+        return None
+    pyproject = tomllib.loads((ext.parent / "pyproject.toml").read_text())
+    project = pyproject["project"]
+    wanted = list(project["dependencies"])
+    if config.get("BR2_PACKAGE_PYTHON_TIPRING_HARDWARE") == "y":
+        wanted += project.get("optional-dependencies", {}).get("hw", [])
+    return wanted
+
+
+def requirement_met(spec, info):
+    """A problem when no package of the build meets `spec`, else None.
+
+    Buildroot names a Python distribution python-NAME, without a leading
+    "py" (pyserial: python-serial), and this tree adds -aarch64 variants.
+    """
+    m = re.match(r"\s*([A-Za-z0-9_.-]+)\s*(.*)", spec.split(";")[0])
+    name, specifier = m[1].lower().replace("_", "-"), m[2]
+    stems = [name, name.removeprefix("py")]
+    candidates = [f"python-{s}{tail}"
+                  for s in stems for tail in ("", "-aarch64")]
+    pkg = next((c for c in candidates if c in info), None)
+    if pkg is None:
+        return f"{spec}: required by pyproject.toml, no package in the build"
+    have = info[pkg].get("version", "")
+    for clause in filter(None, (c.strip() for c in specifier.split(","))):
+        op, want = re.match(r"(>=|<=|==|!=|>|<)\s*(\S+)", clause).groups()
+        if not OPERATORS[op](version_key(have), version_key(want)):
+            return f"{spec}: the build has {pkg} {have}"
+    return None
+
+
 def show_info(path):
     """show-info's JSON, after whatever make printed before it."""
     lines = path.read_text().splitlines(keepends=True)
@@ -86,7 +140,8 @@ def kept(asked, config, log):
 
 
 def built(asked, config, info, br, ext):
-    """Problems: packages turned on but absent from show-info; version."""
+    """Problems: packages turned on but absent from show-info, the
+    firmware's version, its requirements' versions."""
     problems = []
     packages = package_symbols(br, ext)
     on = [s for s, v in asked.items() if v == "y"]
@@ -100,6 +155,9 @@ def built(asked, config, info, br, ext):
     if tipring != version:
         problems.append(f"python-tipring: show-info has version {tipring}, "
                         f"firmware/tipring/__init__.py says {version}")
+    for spec in requirements(ext, config) or []:
+        if problem := requirement_met(spec, info):
+            problems.append(problem)
     return problems
 
 
@@ -118,10 +176,14 @@ def main(name, ext, br, out):
     defaults = [s for s in asked if s not in saved]
     versions = {p: info.get(p, {}).get("version")
                 for p in ("python-tipring", "python3")}
+    wanted = requirements(ext, config)
+    met = (f"{len(wanted)} requirements met" if wanted is not None
+           else "requirements not checked (no tomllib)")
     print(f"{name}: OK: {len(asked)} symbols kept; savedefconfig "
           f"{len(saved)} lines ({len(defaults)} stated at their default); "
           f"show-info {len(info)} packages, python-tipring "
-          f"{versions['python-tipring']}, python3 {versions['python3']}")
+          f"{versions['python-tipring']}, python3 {versions['python3']}; "
+          f"{met}")
     return 0
 
 
