@@ -14,13 +14,16 @@
 #      defconfig sets (and every "is not set") must have that value in .config,
 #      and Kconfig must not warn about unmet dependencies of a select;
 #   2. make savedefconfig (into <tmp>, never over configs/): counts the
-#      symbols the defconfig states although they are defaults (kept on
-#      purpose: they document intent; reported, not failed);
+#      symbols the defconfig states that savedefconfig would leave out
+#      (defaults, or forced by a select: kept on purpose, they document
+#      intent; reported, not failed);
 #   3. make show-info: every package the defconfig turns on, and every package
-#      python-tipring selects, is in the build, and python-tipring's version is
-#      the one in firmware/tipring/__init__.py.
+#      python-tipring selects, is in the build; python-tipring's version is
+#      the one in firmware/tipring/__init__.py; the versions Buildroot builds
+#      meet pyproject.toml's requirements (and the hw extra's).
+# The comparisons are in scripts/compare-defconfig.py.
 # Exit status: 0 all good, 1 a check failed (each failure names the symbol or
-# package), 2 bad usage. tests/test_buildroot.py runs this script when
+# package), 2 bad usage. tests/test_buildroot_validate.py runs this script when
 # TIPRING_BUILDROOT_DIR is set, so there is one implementation of the check.
 set -euo pipefail
 

@@ -99,7 +99,7 @@ def test_compare_accepts_a_defconfig_kept_whole_and_counts_what_it_saw(tmp_path:
                            (EXT / "configs/tipring_rpi4_defconfig").read_text(), re.M))
     assert result.stdout == (
         f"tipring_rpi4_defconfig: OK: {asked} symbols kept; savedefconfig {asked - 1} lines "
-        f"(1 stated at their default); show-info {len(info)} packages, "
+        f"(1 stated though implied); show-info {len(info)} packages, "
         f"python-tipring {VERSION}, python3 3.14.7; {REQUIREMENTS} requirements met\n")
 
 

@@ -180,7 +180,7 @@ def main(name, ext, br, out):
     met = (f"{len(wanted)} requirements met" if wanted is not None
            else "requirements not checked (no tomllib)")
     print(f"{name}: OK: {len(asked)} symbols kept; savedefconfig "
-          f"{len(saved)} lines ({len(defaults)} stated at their default); "
+          f"{len(saved)} lines ({len(defaults)} stated though implied); "
           f"show-info {len(info)} packages, python-tipring "
           f"{versions['python-tipring']}, python3 {versions['python3']}; "
           f"{met}")
