@@ -179,6 +179,19 @@ def test_compare_wants_the_versions_pyproject_asks_for(tmp_path: Path, monkeypat
     assert not [p for p in problems if "serial" in p or "alsa" in p]
 
 
+def test_compare_says_what_it_could_not_read(tmp_path: Path):
+    out, br, _ = fake_run(tmp_path)
+    (out / "show-info.out").write_text("make: *** No rule to make target 'show-info'.\n")
+    result = compare(out, br)
+    assert (result.returncode, result.stderr) == (1, "")
+    assert result.stdout == (f"tipring_rpi4_defconfig: FAIL\n    cannot compare: ValueError: "
+                             f"{out}/show-info.out: no JSON object in make show-info's output\n")
+    (out / ".config").unlink()
+    result = compare(out, br)
+    assert (result.returncode, result.stderr) == (1, "")
+    assert "cannot compare: FileNotFoundError" in result.stdout and ".config" in result.stdout
+
+
 # -- validate.sh's own arguments -----------------------------------------------------------------
 
 def run_validate(*args: str, timeout: int = 60) -> subprocess.CompletedProcess:
@@ -233,6 +246,7 @@ def test_validate_rejects_a_defconfig_kconfig_would_cut_down(tmp_path: Path):
     shutil.copytree(EXT, repo / "buildroot", symlinks=True)
     (repo / "firmware/tipring").mkdir(parents=True)
     shutil.copy(ROOT / "firmware/tipring/__init__.py", repo / "firmware/tipring/")
+    shutil.copy(ROOT / "pyproject.toml", repo)
     defconfig = repo / "buildroot/configs/tipring_rpi5_defconfig"
     defconfig.write_text(defconfig.read_text() + "BR2_PACKAGE_PYTHON_GPIOZERO=y\n")
     config_in = repo / "buildroot/package/python-tipring/Config.in"

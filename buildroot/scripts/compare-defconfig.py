@@ -122,8 +122,10 @@ def requirement_met(spec, info):
 def show_info(path):
     """show-info's JSON, after whatever make printed before it."""
     lines = path.read_text().splitlines(keepends=True)
-    first = next(i for i, line in enumerate(lines) if line.startswith("{"))
-    return json.loads("".join(lines[first:]))
+    starts = [i for i, line in enumerate(lines) if line.startswith("{")]
+    if not starts:
+        raise ValueError(f"{path}: no JSON object in make show-info's output")
+    return json.loads("".join(lines[starts[0]:]))
 
 
 def kept(asked, config, log):
@@ -150,7 +152,8 @@ def built(asked, config, info, br, ext):
         if pkg and pkg not in info:
             problems.append(f"{sym}: on, but show-info has no package {pkg}")
     init = (ext.parent / "firmware/tipring/__init__.py").read_text()
-    version = re.search(r'^__version__ = "([^"]+)"$', init, re.M)[1]
+    version = re.search(r'^__version__ = "([^"]+)"$', init, re.M)
+    version = version[1] if version else None
     tipring = info.get("python-tipring", {}).get("version")
     if tipring != version:
         problems.append(f"python-tipring: show-info has version {tipring}, "
@@ -189,4 +192,8 @@ def main(name, ext, br, out):
 
 if __name__ == "__main__":
     name, ext, br, out = sys.argv[1:5]
-    sys.exit(main(name, Path(ext), Path(br), Path(out)))
+    try:
+        sys.exit(main(name, Path(ext), Path(br), Path(out)))
+    except (OSError, ValueError, KeyError) as exc:  # a file missing or odd
+        print(f"{name}: FAIL\n    cannot compare: {type(exc).__name__}: {exc}")
+        sys.exit(1)
