@@ -1,8 +1,8 @@
+#!/usr/bin/env bash
 # Sourced by post-build.sh and post-image.sh: resolve the bundle signing key,
 # certificate and keyring. Order: environment (TIPRING_RAUC_KEY, ..._CERT,
 # ..._KEYRING), then the BR2_TIPRING_RAUC_* options, then the development key
 # pair from make-dev-keys.sh (made on demand).
-# shellcheck shell=bash
 
 tipring_config() {
 	# Value of a string/bool option in ${BR2_CONFIG}, unquoted; empty if unset.
