@@ -100,6 +100,11 @@ def rtp_figures(stats: MediaStats) -> dict[str, Any]:
         "round_trip_ms": None if stats.round_trip_ms is None else round(stats.round_trip_ms, 1),
         "overruns": stats.overruns,
         "underruns": stats.underruns,
+        "sent_octets": stats.sent_octets,
+        "received_octets": stats.received_octets,
+        "duplicate_packets": stats.duplicates,
+        "burst_ratio": stats.burst_ratio,
+        "mos": stats.mos,
     }
 
 
