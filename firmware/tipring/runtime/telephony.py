@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tipring.config.schema import Config, LineConfig
+from tipring.media.quality import X_RTP_STAT, rtp_stat_header
 from tipring.media.srtp import SrtpSession
 from tipring.media.stream import RtpStream, StreamConfig
 from tipring.phone import AttachMedia, DetachMedia, DriveLine, LineSetup, Phone, PhoneAction
@@ -149,6 +150,7 @@ class Telephony:
 
     async def start(self) -> None:
         agent = await self.sip.start()
+        agent.bye_headers = self._quality_summary
         for account in self.config.accounts:
             if not account.enabled or not account.user:
                 continue
@@ -336,6 +338,17 @@ class Telephony:
             loop = asyncio.get_running_loop()
             # The SIP clock is monotonic seconds, as the loop's is.
             self._phone_timer = loop.call_at(deadline, self._phone_tick)
+
+    def _quality_summary(self, call: str) -> list[tuple[str, str]]:
+        """The X-RTP-Stat header for the BYE of a call we hang up: the call's latest figures
+        (the media thread reports each second) and its duration until now."""
+        record = self.calls.get(call)
+        if record is None or record.stats is None:
+            return []
+        now = self.sip.clock()
+        duration = now - record.connected_at if record.connected_at is not None else 0.0
+        return [(X_RTP_STAT, rtp_stat_header(rtp_figures(record.stats), duration_s=duration,
+                                             codec=record.codec))]
 
     # --- the calls, for the status page and the call log --------------------------------------
 
