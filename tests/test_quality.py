@@ -110,28 +110,39 @@ def feed(bursts: LossBursts, sequences: list[int]) -> None:
 def test_burst_ratio_of_random_loss_is_one() -> None:
     bursts = LossBursts()
     feed(bursts, [s for s in range(1000) if s % 50 != 7])  # 20 single losses
-    assert bursts.gaps == 20 and bursts.gap_packets == 20
-    assert bursts.burst_ratio(20) == 1.0
+    assert (bursts.runs, bursts.lost, bursts.expected) == (20, 20, 1000)
+    assert bursts.loss_percent == pytest.approx(2.0)
+    assert bursts.burst_ratio == 1.0
 
 
 def test_burst_ratio_of_one_long_burst() -> None:
     bursts = LossBursts()
     feed(bursts, [s for s in range(1000) if not 500 <= s < 510])
-    # p = 1 gap / 990 received, q = 1 / 10 packets per gap: BurstR = 1 / (p + q).
-    assert bursts.burst_ratio(10) == pytest.approx(1 / (1 / 990 + 0.1))
+    # p = 1 run / 990 received, q = 1 / 10 packets per run: BurstR = 1 / (p + q).
+    assert bursts.burst_ratio == pytest.approx(1 / (1 / 990 + 0.1))
 
 
-def test_burst_ratio_across_wrap_duplicates_and_late_packets() -> None:
+def test_late_packets_fill_their_place_and_duplicates_change_nothing() -> None:
+    """Unlike RFC 3550's cumulative loss, a duplicate does not cancel a loss."""
     bursts = LossBursts()
-    start = 0xFFF0
-    sequences = [start + s for s in range(40) if s not in (20, 21, 22)]
-    sequences[10:10] = [start + 9]  # a duplicate
-    sequences.append(start + 21)  # one of the lost comes late: no new gap
+    start = 0xFFF0  # across the 16-bit wrap
+    sequences = [start + s for s in range(40) if s not in (20, 21, 22, 30)]
+    sequences[10:10] = [start + 9, start + 9]  # duplicates
+    sequences.append(start + 21)  # the middle of the run of three comes late: it splits
     feed(bursts, sequences)
-    assert bursts.gaps == 1 and bursts.gap_packets == 3
-    assert bursts.highest == start + 39
-    assert bursts.burst_ratio(2) > 1.0
-    assert bursts.burst_ratio(0) == 1.0
+    assert (bursts.lost, bursts.runs, bursts.received) == (3, 3, 37)
+    assert bursts.highest == start + 39 and bursts.expected == 40
+    feed(bursts, [start + 20, start + 22, start + 30])  # the rest come late: no loss left
+    assert (bursts.lost, bursts.runs, bursts.burst_ratio) == (0, 0, 1.0)
+    feed(bursts, [start + 20])  # a late duplicate
+    assert (bursts.lost, bursts.received) == (0, 40)
+
+
+def test_loss_window_stays_bounded() -> None:
+    bursts = LossBursts()
+    feed(bursts, [s for s in range(0, 200_000, 2)])  # every other packet lost
+    assert bursts.lost == 99_999
+    assert len(bursts.missing) <= LossBursts.WINDOW + 1
 
 
 def test_x_rtp_stat_header_fields() -> None:

@@ -13,11 +13,11 @@ network and the device change is subtracted from it:
 R goes to MOS by G.107 Annex B. The talker-echo and listener-echo parts of Id are left out:
 they depend on the far end's echo loss, which the device cannot see.
 
-The burst ratio comes from the loss pattern: `LossBursts` counts gaps in the received
-sequence numbers; with the two-state (Gilbert) model that G.107 uses, p (found -> lost) is the
-rate of gaps among packets received and q (lost -> found) is one over the mean gap length,
-and BurstR = 1 / (p + q). Random loss gives about 1; we never report below 1 (a reordered
-packet that fills a gap later looks like a short burst, which would otherwise understate it).
+The loss and burst ratio come from the loss pattern: `LossBursts` keeps the runs of sequence
+numbers still missing (a late packet fills its place; a duplicate changes nothing); with the
+two-state (Gilbert) model that G.107 uses, p (found -> lost) is the number of runs per packet
+received and q (lost -> found) is one over the mean run length, and BurstR = 1 / (p + q).
+Random loss gives about 1; we never report below 1.
 
 Pure: the media thread feeds sequence numbers and reads the figures.
 """
@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEFAULT_R = 93.2  # G.107 with every parameter at its default value
 G711_IE = 0.0
@@ -83,33 +83,63 @@ def mos_estimate(*, round_trip_ms: float | None, buffer_delay_ms: float, loss_pe
 
 @dataclass
 class LossBursts:
-    """Gaps in one source's sequence numbers, for the burst ratio."""
+    """Which of one source's packets never came, as runs, for the loss and burst ratio the
+    E-model needs. Unlike RFC 3550's cumulative loss (expected - received, where a duplicate
+    cancels a loss), a packet is lost here only while its sequence number stays missing; one
+    that comes late fills its place. Numbers older than `WINDOW` behind the highest are final
+    and forgotten, so memory stays bounded however long the call."""
 
-    highest: int | None = None  # extended sequence number
-    gaps: int = 0
-    gap_packets: int = 0
+    WINDOW = 1024
+
+    first: int | None = None  # extended sequence numbers
+    highest: int | None = None
+    runs: int = 0  # runs of consecutive missing packets
+    lost: int = 0
     received: int = 0
+    missing: set[int] = field(default_factory=set)
 
     def update(self, sequence: int) -> None:
-        self.received += 1
-        if self.highest is None:
-            self.highest = sequence
+        if self.highest is None or self.first is None:
+            self.first = self.highest = sequence
+            self.received = 1
             return
         delta = (sequence - self.highest) & 0xFFFF
-        if delta == 0 or delta >= 0x8000:
-            return  # a duplicate or one that came late: no new gap
-        if delta > 1:
-            self.gaps += 1
-            self.gap_packets += delta - 1
-        self.highest += delta
+        if delta == 0:
+            return  # a duplicate of the newest
+        if delta < 0x8000:
+            if delta > 1:
+                self.runs += 1
+                self.lost += delta - 1
+                self.missing.update(range(self.highest + 1, self.highest + delta))
+            self.highest += delta
+            self.received += 1
+            if len(self.missing) > self.WINDOW:
+                floor = self.highest - self.WINDOW
+                self.missing = {n for n in self.missing if n > floor}
+            return
+        late = self.highest - ((self.highest - sequence) & 0xFFFF)
+        if late in self.missing:  # a late one fills its place; otherwise a duplicate
+            self.missing.discard(late)
+            self.lost -= 1
+            self.received += 1
+            before, after = late - 1 in self.missing, late + 1 in self.missing
+            self.runs += 1 if before and after else -1 if not (before or after) else 0
 
-    def burst_ratio(self, lost: int) -> float:
-        """BurstR for `lost` packets (the net loss, after late arrivals filled gaps)."""
-        if lost <= 0 or not self.gaps or self.received <= 0:
+    @property
+    def expected(self) -> int:
+        return 0 if self.highest is None or self.first is None else self.highest - self.first + 1
+
+    @property
+    def loss_percent(self) -> float:
+        return 100 * self.lost / self.expected if self.expected else 0.0
+
+    @property
+    def burst_ratio(self) -> float:
+        """BurstR: p = runs per packet received, q = one over the mean run length."""
+        if self.lost <= 0 or not self.runs or not self.received:
             return 1.0
-        mean_gap = max(lost / self.gaps, 1.0)
-        p = self.gaps / self.received
-        q = 1 / mean_gap
+        p = self.runs / self.received
+        q = self.runs / self.lost
         return max(1.0, 1 / (p + q))
 
 

@@ -77,6 +77,7 @@ class MediaStats:
     received_octets: int = 0
     duplicates: int = 0  # packets the jitter buffer already had
     burst_ratio: float = 1.0  # G.107 BurstR of the loss so far (1: random)
+    quality_lost: int = 0  # packets still missing (late ones filled in; duplicates ignored)
     mos: float | None = None  # G.107 E-model estimate (tipring.media.quality)
 
 
@@ -452,10 +453,7 @@ class MediaThread(threading.Thread):
         stream = state.stream
         jb = self.path.leg_state(leg).jb.stats
         rtt = stream.stats.round_trip_time
-        lost = stream.reception.cumulative_lost
-        expected = stream.stats.received_packets + max(lost, 0)
-        loss_percent = 100 * max(lost, 0) / expected if expected else 0.0
-        burst_ratio = state.bursts.burst_ratio(lost)
+        bursts = state.bursts
         buffer_delay_ms = jb.current_delay / 8
         return MediaStats(
             sent_packets=stream.stats.sent_packets,
@@ -474,8 +472,9 @@ class MediaThread(threading.Thread):
             sent_octets=stream.stats.sent_octets,
             received_octets=state.received_octets,
             duplicates=jb.duplicate,
-            burst_ratio=round(burst_ratio, 2),
+            burst_ratio=round(bursts.burst_ratio, 2),
+            quality_lost=bursts.lost,
             mos=mos_estimate(round_trip_ms=None if rtt is None else rtt * 1000,
-                             buffer_delay_ms=buffer_delay_ms, loss_percent=loss_percent,
-                             burst_ratio=burst_ratio) if expected else None,
+                             buffer_delay_ms=buffer_delay_ms, loss_percent=bursts.loss_percent,
+                             burst_ratio=bursts.burst_ratio) if bursts.expected else None,
         )

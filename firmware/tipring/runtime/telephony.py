@@ -104,6 +104,7 @@ def rtp_figures(stats: MediaStats) -> dict[str, Any]:
         "sent_octets": stats.sent_octets,
         "received_octets": stats.received_octets,
         "duplicate_packets": stats.duplicates,
+        "missing_packets": stats.quality_lost,
         "burst_ratio": stats.burst_ratio,
         "mos": stats.mos,
     }
