@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import array
 import asyncio
-import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +17,9 @@ from test_ata_calls import call_out, config_file, hears, running_device, until
 
 from peers.baresip import Baresip
 from peers.kamailio import Kamailio
-from peers.relay import Impairment, ImpairingRelay, RelayCounts
+from peers.relay import Impairment, RelayCounts, interpose
 from tipring.hal.sim import VirtualHandset
 from tipring.media.quality import mos_estimate
-from tipring.runtime.app import Device
-from tipring.runtime.rtp_ports import open_rtp_pair
 
 pytest_plugins = ["peers.fixtures"]
 
@@ -36,26 +33,6 @@ IMPAIRMENT = Impairment(drop_every=50, drop_phase=10, duplicate_every=40, duplic
 NOMINAL_JITTER_MS = 15.0
 
 
-def interpose(device: Device) -> ImpairingRelay:
-    """Move the line's first RTP pair aside and put the relay on the ports the SDP names."""
-    telephony = device.telephony
-    assert telephony is not None
-    advertised_rtp, advertised_rtcp = telephony.sockets[0][0]
-    port = advertised_rtp.getsockname()[1]
-    moved = open_rtp_pair("127.0.0.1")
-    telephony.sockets[0][0] = moved
-    advertised_rtp.close()
-    advertised_rtcp.close()
-    outer = []
-    for offset in (0, 1):
-        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        sock.bind(("127.0.0.1", port + offset))
-        outer.append(sock)
-    inner_rtp, inner_rtcp = open_rtp_pair("127.0.0.1")
-    return ImpairingRelay(outer[0], outer[1], inner_rtp, inner_rtcp,
-                          moved[0].getsockname(), IMPAIRMENT).start()
-
-
 def test_statistics_match_the_injected_impairments(
         tmp_path: Path, kamailio: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
     far = baresip_factory(kamailio.aor("1002"), password="secret1002", answer_mode="auto")
@@ -65,7 +42,7 @@ def test_statistics_match_the_injected_impairments(
     async def main() -> None:
         device = await running_device(path)
         phone: VirtualHandset = device.board.handsets[0]  # type: ignore[union-attr]
-        relay = interpose(device)
+        relay = interpose(device, IMPAIRMENT)
         try:
             await call_out(device, phone, far)
 

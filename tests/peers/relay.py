@@ -8,6 +8,10 @@ address unchanged. Only the far end's RTP towards the device is impaired, so wha
 measures can be compared with what was done to it. The `Impairment` decides for the n-th RTP
 packet (counting from 0): drop it, send it twice, hold it behind the next one (reorder), and how
 long to delay it; the counters say what was really done.
+
+For latency measurements (bench/media_rt.py) `on_from_device` sees each RTP datagram from the
+device with the kernel's receive time (SO_TIMESTAMPNS, as monotonic seconds), and
+`on_to_device` each one sent to the device with the time just after it left.
 """
 
 from __future__ import annotations
@@ -15,11 +19,15 @@ from __future__ import annotations
 import heapq
 import select
 import socket
+import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 Address = tuple[str, int]
+TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's value; Python 3.11 lacks the name
 
 
 @dataclass(frozen=True)
@@ -73,11 +81,14 @@ class ImpairingRelay:
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     paused: bool = False  # withhold the far end's RTP (not counted) so figures can settle
+    on_from_device: Callable[[bytes, float], None] | None = None
+    on_to_device: Callable[[bytes, float], None] | None = None
     _thread: threading.Thread | None = None
 
     def start(self) -> ImpairingRelay:
         for sock in (self.outer_rtp, self.outer_rtcp, self.inner_rtp, self.inner_rtcp):
             sock.setblocking(False)
+        self.inner_rtp.setsockopt(socket.SOL_SOCKET, TIMESTAMPNS, 1)
         self._thread = threading.Thread(target=self._run, name="impairing-relay", daemon=True)
         self._thread.start()
         return self
@@ -109,11 +120,14 @@ class ImpairingRelay:
     def _read(self, sock: socket.socket) -> None:
         while True:
             try:
-                data, source = sock.recvfrom(4096)
-            except (BlockingIOError, InterruptedError):
+                data, ancillary, _, source = sock.recvmsg(4096, 64)
+            except OSError:  # nothing more to read, or closed
                 return
-            except OSError:
-                return
+            arrival = time.monotonic()
+            for level, kind, value in ancillary:
+                if level == socket.SOL_SOCKET and kind == TIMESTAMPNS:
+                    seconds, nanos = struct.unpack("=qq", value[:16])
+                    arrival -= max(0.0, time.time() - (seconds + nanos / 1e9))
             if sock is self.outer_rtp:
                 self._far["rtp"] = source
                 self._impair(data)
@@ -122,6 +136,8 @@ class ImpairingRelay:
                 self.inner_rtcp.sendto(data, (self.device[0], self.device[1] + 1))
             elif sock is self.inner_rtp and "rtp" in self._far:
                 self.outer_rtp.sendto(data, self._far["rtp"])
+                if self.on_from_device is not None:
+                    self.on_from_device(data, arrival)
                 with self._lock:
                     self.counts.returned += 1
             elif sock is self.inner_rtcp and "rtcp" in self._far:
@@ -161,5 +177,31 @@ class ImpairingRelay:
                 self.inner_rtp.sendto(data, self.device)
             except OSError:
                 continue
+            if self.on_to_device is not None:
+                self.on_to_device(data, time.monotonic())
             with self._lock:
                 self.counts.forwarded += 1
+
+
+def interpose(device: Any, impairment: Impairment | None = None, line: int = 0) -> ImpairingRelay:
+    """Put a relay in front of a running `tipring.runtime.app.Device`'s line: its first RTP
+    pair moves to new ports and the relay takes the ones its SDP names. Before the call."""
+    from tipring.runtime.rtp_ports import open_rtp_pair
+
+    telephony = device.telephony
+    if telephony is None:
+        raise ValueError("the device's telephony is not running")
+    advertised_rtp, advertised_rtcp = telephony.sockets[line][0]
+    host, port = advertised_rtp.getsockname()[:2]
+    moved = open_rtp_pair(host)
+    telephony.sockets[line][0] = moved
+    advertised_rtp.close()
+    advertised_rtcp.close()
+    outer = []
+    for offset in (0, 1):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.bind((host, port + offset))
+        outer.append(sock)
+    inner_rtp, inner_rtcp = open_rtp_pair(host)
+    return ImpairingRelay(outer[0], outer[1], inner_rtp, inner_rtcp, moved[0].getsockname(),
+                          impairment or Impairment()).start()
