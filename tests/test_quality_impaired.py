@@ -84,11 +84,18 @@ def test_statistics_match_the_injected_impairments(
     assert abs(rtp["lost_packets"] - (counts.dropped - counts.duplicated)) <= 2
     # The jitter buffer recognises every duplicate (it arrives with its original).
     assert abs(rtp["duplicate_packets"] - counts.duplicated) <= 1
-    # A packet held behind its successor arrives 20 ms late at most: the adaptive buffer may
-    # have to drop some of those, never more than were reordered.
-    assert 0 <= rtp["late_packets"] <= counts.reordered
-    # Interarrival jitter near the delay cycle's mean step, plus loopback noise.
-    assert NOMINAL_JITTER_MS * 0.6 <= rtp["jitter_ms"] <= NOMINAL_JITTER_MS * 2
+    # The relay really delayed packets by the cycle (its own departures, measured).
+    assert counts.jitter_ms >= NOMINAL_JITTER_MS * 0.8
+    if not rtp["overruns"] and not rtp["underruns"]:
+        # Timing figures, when the machine ran the device's audio thread in time (a loaded CI
+        # runner may not, and its own xrun counters say so). A packet held behind its
+        # successor arrives 20 ms late at most: the adaptive buffer may have to drop some of
+        # those, never more than were reordered.
+        assert 0 <= rtp["late_packets"] <= counts.reordered
+        # The device's interarrival jitter is the relay's departures' (loopback adds little;
+        # the device times arrivals to its 20 ms frame clock where the kernel's receive
+        # timestamps are not available).
+        assert counts.jitter_ms * 0.6 <= rtp["jitter_ms"] <= counts.jitter_ms * 1.5 + 5
     # For quality a duplicate does not undo a drop: the packets still missing are the drops
     # (+-1 for the last before the pause), and the MOS is the E-model's for that loss
     # (random: burst ratio 1) and the measured delay.

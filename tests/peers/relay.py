@@ -62,6 +62,7 @@ class RelayCounts:
     duplicated: int = 0
     reordered: int = 0
     forwarded: int = 0  # datagrams sent to the device, duplicates included
+    jitter_ms: float = 0.0  # RFC 3550 interarrival jitter of those departures, as sent
     returned: int = 0  # the device's RTP sent on to the far end
 
 
@@ -78,6 +79,7 @@ class ImpairingRelay:
     _queue: list[tuple[float, int, bytes]] = field(default_factory=list)
     _held: bytes | None = None
     _order: int = 0
+    _last_transit: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     paused: bool = False  # withhold the far end's RTP (not counted) so figures can settle
@@ -177,10 +179,22 @@ class ImpairingRelay:
                 self.inner_rtp.sendto(data, self.device)
             except OSError:
                 continue
+            sent = time.monotonic()
             if self.on_to_device is not None:
-                self.on_to_device(data, time.monotonic())
+                self.on_to_device(data, sent)
             with self._lock:
                 self.counts.forwarded += 1
+                self._departure_jitter(data, sent)
+
+    def _departure_jitter(self, data: bytes, sent: float) -> None:
+        """RFC 3550 A.8 on the real departure times (the relay thread may itself run late)."""
+        if len(data) < 12:
+            return
+        transit = sent - int.from_bytes(data[4:8], "big") / 8000
+        if self._last_transit is not None:
+            step = abs(transit - self._last_transit) * 1000
+            self.counts.jitter_ms += (step - self.counts.jitter_ms) / 16
+        self._last_transit = transit
 
 
 def interpose(device: Any, impairment: Impairment | None = None, line: int = 0) -> ImpairingRelay:
