@@ -213,10 +213,21 @@ async def run_call(workdir: Path, seconds: float, load: bool = True) -> None:
             period_origin = audio._t0  # the port's period schedule (private to the sim board)
             call = device.status()["lines"][0]["call"] or {}
             state = device.status()["lines"][0]["state"]
-            await hang_up(rig)
+            for loader in loaders if load else []:  # the load ends before the hang-up
+                await asyncio.to_thread(loader.join, 30)
+            hung_up = time.monotonic()
+            try:
+                await hang_up(rig)
+                ending = f"BYE answered {time.monotonic() - hung_up:.1f} s after the on-hook"
+            except Exception as exc:  # report it with the figures, which stand regardless
+                sent = [r for r in telephony.sip.trace.records()
+                        if r.direction == "out" and r.data.startswith(b"BYE ")]
+                ending = (f"hang-up failed ({str(exc).splitlines()[0][:120]}); line "
+                          f"{device.status()['lines'][0]['state']}, BYEs sent: {len(sent)}")
         finally:
             for loader in loaders if load else []:
-                loader.join(timeout=seconds + 10)
+                if loader.is_alive():
+                    loader.terminate()
             relay.stop()
             await stop_web()
     loads = {}
@@ -267,6 +278,7 @@ async def run_call(workdir: Path, seconds: float, load: bool = True) -> None:
     print(f"load: {web[0]} web requests answered ({web[0] / seconds:.1f}/s, {web[1]} failed), "
           f"{sip[0]} junk SIP datagrams ({sip[0] / seconds:.0f}/s)")
     print(f"xruns (audio deadline misses): {xruns}   target 0")
+    print(f"end of call: {ending}")
     print(f"capture -> wire, from the end of the capture period: {percentiles(capture)}")
     print(f"capture -> wire, from the click (with framing):      {percentiles(framed)}")
     print(f"wire -> playout, less the jitter buffer ({buffer * 1000:.1f} ms): "
