@@ -78,7 +78,8 @@ def write_config(workdir: Path, proxy: Kamailio) -> Path:
 async def call_rig(workdir: Path, *, call_seconds: float,
                    far_audio: Path | None = None) -> AsyncIterator[CallRig]:
     """Kamailio, baresip and a registered device; everything stopped on the way out."""
-    kamailio = Kamailio(workdir / "kamailio").start()
+    # Kamailio quits by itself after max_lifetime (600 s by default): longer than the call.
+    kamailio = Kamailio(workdir / "kamailio", max_lifetime=int(call_seconds + 300)).start()
     far: Baresip | None = None
     device: Device | None = None
     try:
