@@ -146,7 +146,6 @@ class LossBursts:
 # --- the X-RTP-Stat header --------------------------------------------------------------------
 
 X_RTP_STAT = "X-RTP-Stat"
-CODEC_NAMES = {0: "PCMU", 8: "PCMA"}
 
 
 def rtp_stat_header(figures: Mapping[str, object], *, duration_s: float, codec: str) -> str:
