@@ -47,6 +47,7 @@ from tipring.media.dsp import (
     ToneSegment,
     dtmf_segments,
 )
+from tipring.media.quality import LossBursts, mos_estimate
 from tipring.media.srtp import SrtpError, SrtpSession
 from tipring.media.stream import COMFORT_NOISE, RtpStream
 from tipring.media.telephone_event import DigitEnded, DigitStarted, EventReceiver, EventSender
@@ -72,6 +73,12 @@ class MediaStats:
     overruns: int
     underruns: int
     leg: str = DEFAULT_LEG
+    sent_octets: int = 0  # RTP payload octets, as RTCP counts them
+    received_octets: int = 0
+    duplicates: int = 0  # packets the jitter buffer already had
+    burst_ratio: float = 1.0  # G.107 BurstR of the loss so far (1: random)
+    quality_lost: int = 0  # packets still missing (late ones filled in; duplicates ignored)
+    mos: float | None = None  # G.107 E-model estimate (tipring.media.quality)
 
 
 @dataclass(frozen=True)
@@ -121,6 +128,9 @@ class _Leg:
     receiving: bool = True
     events_out: EventSender = field(default_factory=lambda: EventSender(period=PERIOD_SAMPLES))
     events_in: EventReceiver = field(default_factory=EventReceiver)
+    received_octets: int = 0
+    bursts: LossBursts = field(default_factory=LossBursts)
+    bursts_ssrc: int | None = None
 
 
 def _with_leg(event: DigitStarted | DigitEnded, leg: str) -> LegDigitEvent:
@@ -363,7 +373,10 @@ class MediaThread(threading.Thread):
                     stream.stats.dropped["srtp rejected"] += 1
                     continue
             packet = stream.incoming(data, (source[0], source[1]), arrival)
-            if packet is None or not leg.receiving:
+            if packet is None:
+                continue
+            self._count(leg, packet.ssrc, packet.sequence, len(packet.payload))
+            if not leg.receiving:
                 continue
             if packet.payload_type == stream.config.event_payload_type:
                 try:
@@ -391,6 +404,14 @@ class MediaThread(threading.Thread):
             stream.incoming_rtcp(data, (source[0], source[1]), now, self.wall())
             if stream.remote_bye and not said_bye:
                 self.on_event(RemoteBye(leg.name))
+
+    @staticmethod
+    def _count(leg: _Leg, ssrc: int, sequence: int, octets: int) -> None:
+        """What the call-quality figures need beyond the stream's own counts."""
+        if ssrc != leg.bursts_ssrc:  # a new source starts its statistics afresh, as RTP's do
+            leg.bursts, leg.bursts_ssrc = LossBursts(), ssrc
+        leg.bursts.update(sequence)
+        leg.received_octets += octets
 
     def _remote_digit(self, leg: _Leg, event: DigitStarted | DigitEnded) -> None:
         """Report a far end's RFC 4733 digit with its leg. With `play_remote_digits`, the
@@ -428,16 +449,19 @@ class MediaThread(threading.Thread):
 
     def stats(self, leg: str = DEFAULT_LEG) -> MediaStats:
         """The leg's figures (KeyError if it is not attached)."""
-        stream = self.legs[leg].stream
+        state = self.legs[leg]
+        stream = state.stream
         jb = self.path.leg_state(leg).jb.stats
         rtt = stream.stats.round_trip_time
+        bursts = state.bursts
+        buffer_delay_ms = jb.current_delay / 8
         return MediaStats(
             sent_packets=stream.stats.sent_packets,
             received_packets=stream.stats.received_packets,
             dropped=dict(stream.stats.dropped),
             jitter_ms=stream.reception.jitter * 1000 / stream.config.clock_rate,
             cumulative_lost=stream.reception.cumulative_lost,
-            buffer_delay_ms=jb.current_delay / 8,
+            buffer_delay_ms=buffer_delay_ms,
             buffer_target_ms=jb.target_delay / 8,
             late=jb.late,
             concealed_ms=jb.concealed_samples / 8,
@@ -445,4 +469,12 @@ class MediaThread(threading.Thread):
             overruns=self.audio.overruns,
             underruns=self.audio.underruns,
             leg=leg,
+            sent_octets=stream.stats.sent_octets,
+            received_octets=state.received_octets,
+            duplicates=jb.duplicate,
+            burst_ratio=round(bursts.burst_ratio, 2),
+            quality_lost=bursts.lost,
+            mos=mos_estimate(round_trip_ms=None if rtt is None else rtt * 1000,
+                             buffer_delay_ms=buffer_delay_ms, loss_percent=bursts.loss_percent,
+                             burst_ratio=bursts.burst_ratio) if bursts.expected else None,
         )

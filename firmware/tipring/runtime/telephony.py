@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tipring.config.schema import Config, LineConfig
+from tipring.media.quality import X_RTP_STAT, rtp_stat_header
 from tipring.media.srtp import SrtpSession
 from tipring.media.stream import RtpStream, StreamConfig
 from tipring.phone import AttachMedia, DetachMedia, DriveLine, LineSetup, Phone, PhoneAction
@@ -102,6 +103,12 @@ def rtp_figures(stats: MediaStats) -> dict[str, Any]:
         "round_trip_ms": None if stats.round_trip_ms is None else round(stats.round_trip_ms, 1),
         "overruns": stats.overruns,
         "underruns": stats.underruns,
+        "sent_octets": stats.sent_octets,
+        "received_octets": stats.received_octets,
+        "duplicate_packets": stats.duplicates,
+        "missing_packets": stats.quality_lost,
+        "burst_ratio": stats.burst_ratio,
+        "mos": stats.mos,
     }
 
 
@@ -158,6 +165,7 @@ class Telephony:
 
     async def start(self) -> None:
         agent = await self.sip.start()
+        agent.bye_headers = self._quality_summary
         for account in self.config.accounts:
             if not account.enabled or not account.user:
                 continue
@@ -350,6 +358,17 @@ class Telephony:
             loop = asyncio.get_running_loop()
             # The SIP clock is monotonic seconds, as the loop's is.
             self._phone_timer = loop.call_at(deadline, self._phone_tick)
+
+    def _quality_summary(self, call: str) -> list[tuple[str, str]]:
+        """The X-RTP-Stat header for the BYE of a call we hang up: the call's latest figures
+        (the media thread reports each second) and its duration until now."""
+        record = self.calls.get(call)
+        if record is None or record.stats is None:
+            return []
+        now = self.sip.clock()
+        duration = now - record.connected_at if record.connected_at is not None else 0.0
+        return [(X_RTP_STAT, rtp_stat_header(rtp_figures(record.stats), duration_s=duration,
+                                             codec=record.codec))]
 
     # --- the calls, for the status page and the call log --------------------------------------
 

@@ -29,6 +29,7 @@ import dataclasses
 import logging
 import random
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from tipring.sdp import MediaPolicy
@@ -138,6 +139,8 @@ class UserAgent:
         self._hosts: dict[str, list[Address]] = {}
         self._refusals = _RateLimit()
         self.mailboxes: dict[str, MailboxSubscription] = {}
+        # Extra headers for the BYE of a call we hang up (the runtime knows the call's media).
+        self.bye_headers: Callable[[str], Sequence[tuple[str, str]]] | None = None
 
     # --- the sans-IO boundary -------------------------------------------------------------
 
@@ -362,8 +365,13 @@ class UserAgent:
     def cancel(self, call: str, now: float) -> None:
         self._session(call).cancel(now)
 
-    def hangup(self, call: str, now: float) -> None:
-        self._session(call).hangup(now)
+    def hangup(self, call: str, now: float, *,
+               headers: Sequence[tuple[str, str]] | None = None) -> None:
+        """End the call; a BYE carries `headers` (default: what `bye_headers` gives for the
+        call, e.g. the runtime's X-RTP-Stat quality summary)."""
+        if headers is None and self.bye_headers is not None:
+            headers = self.bye_headers(call)
+        self._session(call).hangup(now, headers=headers or ())
 
     def hold(self, call: str, now: float) -> None:
         self._session(call).hold(now)

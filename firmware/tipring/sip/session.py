@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -189,6 +190,7 @@ class InviteSession:
     other_forks: dict[str | None, Request] = field(default_factory=dict)
     reliable: bool = False  # the caller requires 100rel: our 18x wait for PRACK
     rseq: int = 0
+    bye_headers: list[tuple[str, str]] = field(default_factory=list)  # e.g. X-RTP-Stat
     unacknowledged: Response | None = None  # our reliable 18x awaiting its PRACK
     prack_interval: float = 0.0
     prack_deadline: float = 0.0
@@ -933,9 +935,11 @@ class InviteSession:
         if address is not None:
             h.layer.start_client(request, address, now, lambda *_: None)
 
-    def hangup(self, now: float) -> None:
-        """The phone hung up: BYE, CANCEL or a decline, whichever the state calls for."""
+    def hangup(self, now: float, *, headers: Sequence[tuple[str, str]] = ()) -> None:
+        """The phone hung up: BYE (with `headers`), CANCEL or a decline, whichever the state
+        calls for."""
         if self.state == "confirmed":
+            self.bye_headers = list(headers)
             self._bye(now)
             self._end(200, "BYE", "local")
         elif self.role == "uac" and self.state in ("calling", "early"):
@@ -952,6 +956,8 @@ class InviteSession:
         h = self.host
         request = dialog.create_request(
             "BYE", local=h.local_for(self.account), rng=h.rng, user_agent=h.user_agent)
+        for name, value in [] if fork else self.bye_headers:
+            request.headers.add(name, value)
         address = h.hop(dialog.next_hop(), self.account)
         if address is not None:
             h.layer.start_client(request, address, now,
@@ -974,7 +980,7 @@ class InviteSession:
             answers = auth.authorize(challenges, "BYE", str(request.uri), sent=sent)
         except (AuthFailed, AuthError):
             return
-        for name, value in answers:
+        for name, value in [*answers, *self.bye_headers]:
             request.headers.add(name, value)
         self.host.layer.start_client(request, tx.address, now, self._on_bye_response)
 
