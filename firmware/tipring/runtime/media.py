@@ -29,6 +29,7 @@ import logging
 import queue
 import socket
 import struct
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -55,7 +56,9 @@ from tipring.media.telephone_event import DigitEnded, DigitStarted, EventReceive
 log = logging.getLogger("tipring.media")
 
 STATS_EVERY = 1.0  # seconds between statistics events
-_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", None)
+# Python's socket module does not name it (3.11 to 3.13 at least); Linux's value is 35 on the
+# architectures the image targets (asm-generic: arm, aarch64; also x86).
+_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
 
 
 @dataclass(frozen=True)
@@ -353,10 +356,17 @@ class MediaThread(threading.Thread):
             return None
         arrival = now
         for level, kind, value in ancillary:
-            if level == socket.SOL_SOCKET and kind == _TIMESTAMPNS and len(value) >= 16:
+            if level != socket.SOL_SOCKET or kind != _TIMESTAMPNS:
+                continue
+            # struct timespec: two 64-bit fields, or two 32-bit ones on a 32-bit kernel ABI.
+            if len(value) >= 16:
                 seconds, nanos = struct.unpack("=qq", value[:16])
-                age = self.wall() - (seconds + nanos / 1e9)
-                arrival = now - max(0.0, min(age, 1.0))
+            elif len(value) == 8:
+                seconds, nanos = struct.unpack("=ii", value)
+            else:
+                continue
+            age = self.wall() - (seconds + nanos / 1e9)
+            arrival = now - max(0.0, min(age, 1.0))
         return data, source, arrival
 
     def _drain(self, leg: _Leg, now: float) -> None:
