@@ -262,6 +262,11 @@ BAD_VALUES = [
      "must differ from account"),
     ({("accounts", 0, "voicemail"): "voice mail"}, "accounts[0].voicemail", "must be a number"),
     ({("features",): {"redial": "66"}}, "features.redial", "must be * or # followed by"),
+    ({("lines", 0, "dial_tone"): "f1=350@-13,c=0/"}, "lines[0].dial_tone", "is not a tone: "),
+    ({("lines", 0, "busy_tone"): "480@-19,620@-19;10(.5/.5/1+3)"}, "lines[0].busy_tone",
+     "is not a tone: "),
+    ({("lines", 0, "ring_cadence"): "2s on"}, "lines[0].ring_cadence",
+     "must be on/off pairs in milliseconds"),
     ({("features",): {"redial": "*7"}}, "features.redial",
      '"*7" clashes with features.forward_all_on ("*72"): one starts the other'),
 ]

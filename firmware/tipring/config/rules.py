@@ -266,3 +266,26 @@ def pem(kinds: Collection[str], what: str) -> Check:
         return None
 
     return check
+
+
+def tone_string(value: str) -> str | None:
+    """A call-progress tone in the Grandstream (`f1=350@-13,f2=440@-13,c=0/0;`) or Cisco
+    ToneScript (`350@-19,440@-19;10(*/0/1+2)`) syntax."""
+    from tipring.line.tonespec import ToneSpecError, parse_grandstream, parse_tonescript
+
+    try:
+        (parse_grandstream if value.lstrip()[:1] in ("f", "F") else parse_tonescript)(value)
+    except ToneSpecError as error:
+        return f"is not a tone: {error}"
+    return None
+
+
+_CADENCE = re.compile(r"\d{2,5}/\d{1,5}(,\d{2,5}/\d{1,5}){0,3}")
+
+
+def ring_cadence(value: str) -> str | None:
+    """Ringing as on/off milliseconds, up to four pairs: `2000/4000`, `400/200,400/2000`."""
+    if not _CADENCE.fullmatch(value.replace(" ", "")):
+        return (f"must be on/off pairs in milliseconds, e.g. 2000/4000 or 400/200,400/2000, "
+                f"got {describe(value)}")
+    return None

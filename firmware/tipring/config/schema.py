@@ -65,6 +65,13 @@ class LineConfig:
     flash_min_ms: int = setting(100, rules.between(*FLASH_MS))
     flash_max_ms: int = setting(1100, rules.between(*FLASH_MS))  # longer on-hook = hang-up
     caller_id: CallerIdStandard = "region"
+    # Tone and ring overrides ("" = the region's), in Grandstream or Cisco ToneScript syntax.
+    dial_tone: str = setting("", rules.blank_or(rules.tone_string))
+    ringback_tone: str = setting("", rules.blank_or(rules.tone_string))
+    busy_tone: str = setting("", rules.blank_or(rules.tone_string))
+    congestion_tone: str = setting("", rules.blank_or(rules.tone_string))
+    call_waiting_tone: str = setting("", rules.blank_or(rules.tone_string))
+    ring_cadence: str = setting("", rules.blank_or(rules.ring_cadence))  # on/off ms pairs
     call_waiting: bool = True  # a second call waits (tone, CAS, caller ID); off = it gets busy
     # The calls below are the subscriber's own features: the star codes in [features] switch
     # them from the phone too (and the change is saved here).

@@ -140,12 +140,13 @@ class Device:
     async def start_telephony(self) -> None:
         """Register the accounts and let the lines place and take calls (needs an account)."""
         config = self.config
-        if not any(a.enabled and a.user for a in config.accounts):
-            return
+        # The lines take their settings (dial plan, tones, gains, region) with or without SIP.
         region = region_profile(config.device.region)
         for index, runner in self.lines.items():
             line_cfg = config.lines[index] if index < len(config.lines) else LineConfig()
             runner.configure(region, line_cfg, digit_rules(config.features.codes()))
+        if not any(a.enabled and a.user for a in config.accounts):
+            return
         telephony = Telephony(config, self.lines, sip_host=self.options.sip_host,
                               sip_port=self.options.sip_port, on_change=self.notify_changed,
                               on_call_ended=self.log_call, on_setting=self._save_line_setting,

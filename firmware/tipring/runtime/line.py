@@ -10,12 +10,13 @@ deadline becomes one `loop.call_at`. Events for the phone layer go to `on_event`
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections.abc import Callable
 
 from tipring.config.schema import LineConfig
-from tipring.hal.api import HookEvent, LinePort
+from tipring.hal.api import HookEvent, LinePort, RingCadence
 from tipring.line.digitmap import DigitMap
 from tipring.line.fxs import FxsLine, LineSettings
 from tipring.line.regions import RegionProfile
@@ -37,6 +38,23 @@ from tipring.runtime.media import MediaEvent, MediaThread
 log = logging.getLogger("tipring.line")
 
 
+TONE_OVERRIDES = {"dial_tone": "dial", "ringback_tone": "ringback", "busy_tone": "busy",
+                  "congestion_tone": "congestion", "call_waiting_tone": "call_waiting"}
+
+
+def line_profile(profile: RegionProfile, config: LineConfig) -> RegionProfile:
+    """The region's profile with the line's own tones and ring cadence, where it has them."""
+    for field, tone in TONE_OVERRIDES.items():
+        if getattr(config, field):
+            profile = profile.with_tone_override(tone, getattr(config, field))
+    if config.ring_cadence:
+        pairs = [pair.split("/") for pair in config.ring_cadence.replace(" ", "").split(",")]
+        profile = dataclasses.replace(profile, ring=RingCadence(
+            tuple((int(on) / 1000, int(off) / 1000) for on, off in pairs),
+            frequency_hz=profile.ring.frequency_hz))
+    return profile
+
+
 def line_settings(config: LineConfig) -> LineSettings:
     """The configuration's view of a line, in the state machine's terms."""
     return LineSettings(
@@ -54,18 +72,19 @@ class LineRunner:
         self.port = port
         self.on_event = on_event
         self.clock = clock
-        self.line = self._line(profile, config, dial_plan, features)
         self.audio = MediaThread(port.audio, self._from_audio_thread)
+        self.line = self._line(profile, config, dial_plan, features)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
 
-    @staticmethod
-    def _line(profile: RegionProfile, config: LineConfig, dial_plan: str | None,
+    def _line(self, profile: RegionProfile, config: LineConfig, dial_plan: str | None,
               features: tuple[str, ...]) -> FxsLine:
         # The line's own plan plus the star codes; emergency numbers always go through.
         digit_map = DigitMap.compile(dial_plan if dial_plan is not None else config.dial_plan,
                                      emergency=profile.emergency_numbers, features=features)
-        return FxsLine(profile, digit_map, line_settings(config))
+        self.ring_hz = float(config.ring_frequency_hz)  # 0: each cadence's own (the region's)
+        self.audio.set_gains(config.tx_gain_db, config.rx_gain_db)
+        return FxsLine(line_profile(profile, config), digit_map, line_settings(config))
 
     def configure(self, profile: RegionProfile, config: LineConfig,
                   features: tuple[str, ...]) -> None:
@@ -134,7 +153,10 @@ class LineRunner:
         if isinstance(command, SetLinefeed):
             slic.set_linefeed(command.state)
         elif isinstance(command, StartRing):
-            slic.ring(command.cadence)
+            cadence = command.cadence
+            if self.ring_hz and cadence.frequency_hz != self.ring_hz:
+                cadence = dataclasses.replace(cadence, frequency_hz=self.ring_hz)
+            slic.ring(cadence)
         elif isinstance(command, StopRing):
             slic.stop_ring()
         elif isinstance(command, PlayTone):

@@ -254,6 +254,10 @@ class MediaThread(threading.Thread):
         self._commands.put(lambda: self.path.send_caller_id(
             message, standard, seizure_bits=seizure_bits, mark_bits=mark_bits))
 
+    def set_gains(self, tx_db: float, rx_db: float) -> None:
+        """The line's gains (phone -> network, network -> phone), from its settings."""
+        self._commands.put(lambda: self.path.set_gains(tx_db, rx_db))
+
     def mute_far_end(self, muted: bool) -> None:
         """Silence the network audio to the handset (under call-waiting caller ID)."""
         self._commands.put(lambda: self.path.mute(receive=muted))

@@ -113,6 +113,15 @@ LINE_FIELDS = (
           choices=(("region", "the region's"), ("bellcore", "Bellcore FSK (North America)"),
                    ("etsi-fsk", "ETSI FSK (V.23)"), ("etsi-dtmf", "ETSI DTMF"),
                    ("none", "none"))),
+    Field("ring_cadence", "Ring cadence",
+          "On/off milliseconds, e.g. 2000/4000 or 400/200,400/2000; blank: the region's."),
+    Field("dial_tone", "Dial tone",
+          "Grandstream (f1=350@-13,f2=440@-13,c=0/0;) or Cisco ToneScript; blank: the "
+          "region's."),
+    Field("ringback_tone", "Ringback tone", "As dial tone."),
+    Field("busy_tone", "Busy tone", "As dial tone."),
+    Field("congestion_tone", "Reorder (congestion) tone", "As dial tone."),
+    Field("call_waiting_tone", "Call-waiting tone", "As dial tone."),
 )
 # The subscriber's own calling features: shown as their own group under each line.
 LINE_FEATURE_FIELDS = (
