@@ -78,7 +78,8 @@ class Device:
         self.call_log = CallLog.beside(options.config_path)
         self.firmware = FirmwareUpdate(options.config_path.parent, rauc=options.rauc)
         self._save_lock = asyncio.Lock()
-        self._background: set[asyncio.Task[Config]] = set()
+        self._background: set[asyncio.Task[Any]] = set()
+        self._restart_when_idle = False  # settings saved during a call wait for its end
         self._changes = 0  # bumped on anything a live status view should redraw for
         self._changed: asyncio.Future[None] | None = None  # resolved at the next change
 
@@ -158,7 +159,7 @@ class Device:
         try:
             await telephony.start()
         except OSError as exc:
-            log.error("SIP cannot start", extra={"reason": str(exc)})
+            log.error("SIP cannot start: %s", exc, extra={"reason": str(exc)})
             await telephony.stop(deadline=0.0)
             return
         self.telephony = telephony
@@ -197,12 +198,30 @@ class Device:
             log.error("star code setting not saved", extra={"reason": str(task.exception())})
 
     def log_call(self, entry: CallLogEntry) -> None:
-        """A call is over: into the call log (a write error is logged, never raised)."""
+        """A call is over: into the call log (a write error is logged, never raised); and if
+        saved settings were waiting for the lines to be idle, now is the moment."""
         log.info("call logged", extra={"line": entry.line, "direction": entry.direction,
                                        "outcome": entry.outcome, "status": entry.status,
                                        "duration_s": entry.duration_s})
         self.call_log.add(entry)
         self.notify_changed()
+        telephony = self.telephony
+        if self._restart_when_idle and telephony is not None and not telephony.calls \
+                and not telephony.stopping:
+            task = asyncio.get_running_loop().create_task(self._restart_telephony())
+            self._background.add(task)
+            task.add_done_callback(self._restarted)
+
+    def _restarted(self, task: asyncio.Task[None]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("telephony did not restart with the new settings",
+                      extra={"reason": str(task.exception())})
+
+    async def _restart_telephony(self) -> None:
+        self._restart_when_idle = False
+        await self.stop_telephony()
+        await self.start_telephony()
 
     def notify_changed(self) -> None:
         """Wake live views (server-sent events); call on the loop thread."""
@@ -253,10 +272,15 @@ class Device:
         if self.board is not None and (self.telephony is None or previous is None or
                                        _telephony_changed(previous, canonical)):
             # Not running yet (e.g. the first account), or new accounts or line settings:
-            # (re)register and rebuild the lines. Other changes (web, logging, network, the
-            # subscriber's features) must not cut a call in progress.
-            await self.stop_telephony()
-            await self.start_telephony()
+            # (re)register and rebuild the lines, at once when no call is up, else when the
+            # last one ends (`log_call`). Other changes (web, logging, network, the
+            # subscriber's features) never wait and never cut a call.
+            if self.telephony is not None and self.telephony.calls:
+                self._restart_when_idle = True
+                self.telephony.update_features(canonical)
+                log.info("account or line settings apply when the calls in progress end")
+            else:
+                await self._restart_telephony()
         elif self.telephony is not None:
             self.telephony.update_features(canonical)
         self.notify_changed()

@@ -17,6 +17,7 @@ real local and remote address (the SIP trace; TLS data is seen in the clear).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import logging
 import socket
@@ -77,6 +78,13 @@ def _mark(sock: socket.socket | None) -> None:
 class _Datagrams(asyncio.DatagramProtocol):
     def __init__(self, owner: SipTransports) -> None:
         self.owner = owner
+        # Set once the socket is really closed: asyncio closes it a loop turn after close(),
+        # and a restart that binds the same port before that gets "address already in use".
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
     def datagram_received(self, data: bytes, addr: tuple) -> None:  # type: ignore[type-arg]
         source = Destination(addr[0], addr[1], "udp")
@@ -165,6 +173,7 @@ class SipTransports:
         self.tls_client = tls_client
         self.tls_server = tls_server
         self._udp: asyncio.DatagramTransport | None = None
+        self._udp_protocol: _Datagrams | None = None
         self._servers: list[asyncio.AbstractServer] = []
         self._connections: dict[ConnectionKey, _Stream] = {}
 
@@ -189,7 +198,7 @@ class SipTransports:
 
     async def _bind(self) -> None:
         loop = asyncio.get_running_loop()
-        self._udp, _ = await loop.create_datagram_endpoint(
+        self._udp, self._udp_protocol = await loop.create_datagram_endpoint(
             lambda: _Datagrams(self), local_addr=(self.host, self.port))
         _mark(self._udp.get_extra_info("socket"))
         port = self.local_port  # port 0 asked for any: TCP follows UDP's choice
@@ -219,6 +228,9 @@ class SipTransports:
             self._udp.close()
         for server in self._servers:
             await server.wait_closed()
+        if self._udp_protocol is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._udp_protocol.closed), 1.0)
 
     def _tap(self, direction: str, transport: str, local: tuple[str, int],
              remote: Destination, data: bytes) -> None:

@@ -158,6 +158,7 @@ class Telephony:
         # Agent events raised while the phone is deciding (its own requests answer at once,
         # e.g. CallAnswered for the 200 it sends) wait until its actions are carried out, so a
         # call's media is detached before the next one's is attached, never the other way.
+        self._stopping = False
         self._deciding = 0
         self._deferred: collections.deque[object] = collections.deque()
         self._streams: dict[str, RtpStream] = {}  # each call's outgoing RTP, kept across holds
@@ -241,7 +242,12 @@ class Telephony:
             zone = datetime.UTC
         return datetime.datetime.now(zone)
 
+    @property
+    def stopping(self) -> bool:
+        return self._stopping
+
     async def stop(self, deadline: float = 0.8) -> None:
+        self._stopping = True
         for record in list(self.calls.values()):  # calls cut by a restart still get logged
             self._finish(record, self.sip.clock(), cut="cut off: telephony stopped")
         if self.sip.agent is not None:
