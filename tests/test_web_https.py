@@ -114,3 +114,47 @@ def test_https_server_sets_secure_cookie_and_hsts(
             device.close()
 
     asyncio.run(scenario())
+
+
+def test_first_start_makes_the_devices_own_certificate_and_https_uses_it(tmp_path: Path) -> None:
+    """No certificate stored: the device makes its own (fresh key, its mDNS name and addresses),
+    shows its fingerprint, and with web.https the server presents exactly that certificate."""
+    import hashlib
+
+    from tipring.config import ConfigStore, default_config
+    from tipring.web import tls
+
+    config = tmp_path / "config.toml"
+    base = default_config()
+    ConfigStore(config).save(dataclasses.replace(base, web=dataclasses.replace(base.web,
+                                                                              https=True)))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def scenario() -> bytes:
+        device = Device(Options(config, "sim", "127.0.0.1", port))
+        device.start()
+        stop = await start_web(device)
+        try:
+            client_ssl = ssl.create_default_context()
+            client_ssl.check_hostname = False
+            client_ssl.verify_mode = ssl.CERT_NONE
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ssl)
+            der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
+            writer.close()
+            return der
+        finally:
+            await stop()
+            device.close()
+
+    der = asyncio.run(scenario())
+    files = tls.CertificateFiles.beside(config)
+    assert files.present and stat.S_IMODE(files.key.stat().st_mode) == 0o600
+    shown = tls.current_fingerprint(files)
+    assert shown is not None and shown.replace(":", "").lower() == hashlib.sha256(der).hexdigest()
+    text = subprocess.run(["openssl", "x509", "-noout", "-text"], input=files.cert.read_bytes(),
+                          capture_output=True, check=True).stdout.decode()
+    assert "DNS:tipring.local" in text
+    again = tls.current_fingerprint(files)
+    assert again == shown  # made once: a restart keeps it (the owner checked that fingerprint)

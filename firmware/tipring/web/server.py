@@ -8,6 +8,8 @@ headers that forbid framing, sniffing, inline script and third-party content.
 
 from __future__ import annotations
 
+import asyncio
+
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -74,8 +76,17 @@ async def start_web(device: Device) -> Stopper:
     runner = web.AppRunner(make_app(device), access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     context = None
+    files = tls.CertificateFiles.beside(device.options.config_path)
+    if not files.present:  # first start: the device's own certificate, for HTTPS when wanted
+        from tipring.runtime.app import interface_addresses
+
+        names = [f"{device.config.device.name}.local", *interface_addresses()]
+        made = await asyncio.get_running_loop().run_in_executor(
+            None, tls.make_self_signed, files, names)
+        if made is not None:
+            log.info("self-signed web certificate made", extra={"fingerprint": made})
     if device.config.web.https:
-        context = tls.server_context(tls.CertificateFiles.beside(device.options.config_path))
+        context = tls.server_context(files)
         if context is None:
             log.error("web.https is on but the certificate or key is missing or unusable: "
                       "serving plain HTTP so the device stays reachable")

@@ -1,10 +1,12 @@
-"""HTTPS for the web page: the admin's own certificate and key, stored beside the config.
+"""HTTPS for the web page: a certificate and key stored beside the config.
 
-There is no built-in certificate: a key shipped in every image would be public, and a
-self-signed one made on the device still needs the user to check a fingerprint. So the admin
-uploads a certificate chain and its key (from their own CA, or one they made), which are
-checked by loading them into a TLS context before either file is written; the key is stored
-0600 and never shown again. With `web.https` set and both files present, the server speaks
+There is no built-in certificate: a key shipped in every image would be public. On first start
+the device makes its own self-signed one (`make_self_signed`: a fresh P-256 key that never
+leaves it, names = its mDNS name and addresses); a browser will warn about it, and the owner
+checks the SHA-256 fingerprint shown on the Security page and the serial console. The admin may
+instead upload a certificate chain and its key (from their own CA), which are checked by loading
+them into a TLS context before either file is written; the key is stored 0600 and never shown
+again. With `web.https` set and both files present, the server speaks
 TLS 1.2+ only; if they are missing it keeps serving HTTP and says so, rather than lock the
 owner out of the device.
 """
@@ -12,12 +14,18 @@ owner out of the device.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
+import logging
 import ssl
+import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tipring.config.atomic import write_atomically
+
+log = logging.getLogger("tipring.web")
 
 MAX_PEM_BYTES = 64 * 1024
 
@@ -86,6 +94,41 @@ def install(files: CertificateFiles, cert_pem: bytes, key_pem: bytes) -> str:
     write_atomically(files.key, key_pem)
     write_atomically(files.cert, cert_pem)
     return print_
+
+
+def make_self_signed(files: CertificateFiles, names: Sequence[str], *,
+                     openssl: str = "openssl") -> str | None:
+    """Make the device's own certificate (first start, when none is stored) with the `openssl`
+    program; returns its fingerprint, or None when that cannot be done (no openssl: HTTPS then
+    needs an uploaded certificate). `names`: DNS names and IP addresses it is for."""
+    # A link-local address (fe80::1%eth0) is no use in a URL bar and openssl refuses the scope.
+    names = [n for n in names if "%" not in n and not (_is_address(n) and
+                                                       ipaddress.ip_address(n).is_link_local)]
+    if not names:
+        raise ValueError("a certificate needs at least one name")
+    alt = ",".join(f"IP:{name}" if _is_address(name) else f"DNS:{name}" for name in names)
+    with tempfile.TemporaryDirectory(dir=files.cert.parent, prefix=".web-tls-") as folder:
+        cert, key = Path(folder, "cert.pem"), Path(folder, "key.pem")
+        try:
+            subprocess.run(
+                [openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:prime256v1", "-nodes", "-days", "3650", "-sha256",
+                 "-subj", f"/CN={names[0]}", "-addext", f"subjectAltName={alt}",
+                 "-keyout", str(key), "-out", str(cert)],
+                check=True, capture_output=True, timeout=30)
+            return install(files, cert.read_bytes(), key.read_bytes())
+        except (OSError, subprocess.SubprocessError, CertificateError) as exc:
+            log.warning("no self-signed certificate made: HTTPS needs one uploaded",
+                        extra={"reason": str(exc)})
+            return None
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
 
 
 def server_context(files: CertificateFiles) -> ssl.SSLContext | None:
