@@ -158,3 +158,17 @@ def test_first_start_makes_the_devices_own_certificate_and_https_uses_it(tmp_pat
     assert "DNS:tipring.local" in text
     again = tls.current_fingerprint(files)
     assert again == shown  # made once: a restart keeps it (the owner checked that fingerprint)
+
+
+def test_the_certificate_is_made_even_before_the_data_folder_exists(tmp_path: Path) -> None:
+    from tipring.web import tls
+
+    files = tls.CertificateFiles.beside(tmp_path / "not-yet" / "config.toml")
+    assert tls.make_self_signed(files, ["tipring.local", "fe80::1%eth0", "192.0.2.7"])
+    assert files.present
+    text = subprocess.run(["openssl", "x509", "-noout", "-text"], input=files.cert.read_bytes(),
+                          capture_output=True, check=True).stdout.decode()
+    assert "IP Address:192.0.2.7" in text and "fe80" not in text
+    blocked = tls.CertificateFiles.beside(tmp_path / "file" / "config.toml")
+    (tmp_path / "file").write_text("a file where the folder should be")
+    assert tls.make_self_signed(blocked, ["tipring.local"]) is None  # logged, never raised

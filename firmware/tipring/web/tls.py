@@ -107,7 +107,15 @@ def make_self_signed(files: CertificateFiles, names: Sequence[str], *,
     if not names:
         raise ValueError("a certificate needs at least one name")
     alt = ",".join(f"IP:{name}" if _is_address(name) else f"DNS:{name}" for name in names)
-    with tempfile.TemporaryDirectory(dir=files.cert.parent, prefix=".web-tls-") as folder:
+    try:
+        # On a new device the data folder may not be there yet (nothing saved so far).
+        files.cert.parent.mkdir(parents=True, exist_ok=True)
+        folder_context = tempfile.TemporaryDirectory(dir=files.cert.parent, prefix=".web-tls-")
+    except OSError as exc:
+        log.warning("no self-signed certificate made: HTTPS needs one uploaded",
+                    extra={"reason": str(exc)})
+        return None
+    with folder_context as folder:
         cert, key = Path(folder, "cert.pem"), Path(folder, "key.pem")
         try:
             subprocess.run(
