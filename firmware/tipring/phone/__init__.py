@@ -37,9 +37,10 @@ Design, sans-IO like the layers it binds (h11 / aioquic style):
 
 Modules: `controller` (the Phone: lines, calls in and out, call waiting, SIP events), with
 `threeway`, `subscriber` (star codes, forwarding) and `announcements` holding its methods by
-subject; `features` (star-code recognition), `voicemenu` (the pure menu), `calls` (call records,
-dial targets), `callerid` (SIP identity -> CallerId), `causes` (SIP status -> tone and
-intercept), `setup` (per-line provisioning), `actions` (what the runtime executes).
+subject (what they use of it declared once in `part`); `features` (star-code recognition),
+`voicemenu` (the pure menu), `calls` (call records, dial targets), `callerid` (SIP identity ->
+CallerId), `causes` (SIP status -> tone and intercept), `setup` (per-line provisioning),
+`actions` (what the runtime executes).
 """
 
 from .actions import AttachMedia, DetachMedia, DriveLine, PhoneAction, SendDigit

@@ -9,32 +9,21 @@ no dial tone and reports flashes (`FxsLine.quiet_lift`, `recall`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
-from tipring.line.fxs import FxsLine
-from tipring.line.signals import LineOutput
-from tipring.sip.agent import UserAgent
 
 from .actions import ClearWebPassword, PhoneAction, PlayPrompt
-from .calls import Call
-from .setup import LineSetup
-from .voicemenu import MenuAction, MenuEnded, ResetPassword, Say, VoiceMenu
+from .part import PhonePart
+from .voicemenu import MenuAction, MenuEnded, ResetPassword, Say
 
 log = logging.getLogger("tipring.phone.controller")
 
 
-class SpokenServices:
+class SpokenServices(PhonePart):
     """Methods of `Phone`, kept apart by subject."""
 
-    # What these methods use of the Phone they are part of.
-    agent: UserAgent
-    lines: dict[int, LineSetup]
-    calls: dict[str, Call]
-    menus: dict[int, VoiceMenu]
+    # What else these methods use of the Phone (beyond PhonePart's).
     announcing: set[int]
     _intercepts: dict[int, tuple[str, ...]]
-    _fxs: Callable[[int, Callable[[FxsLine], list[LineOutput]], float], list[PhoneAction]]
-    calls_on: Callable[[int], list[Call]]
 
     def prompt_finished(self, line: int, now: float) -> list[PhoneAction]:
         """The line's audio thread played the last sample of a prompt."""

@@ -12,32 +12,24 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from tipring.line.fxs import FxsLine
-from tipring.line.signals import LineOutput
-from tipring.sip.agent import UserAgent
 
 from .actions import PhoneAction, SaveLineSetting
 from .calls import Call
 from .features import FORWARDS, SWITCHES, FeatureRequest
-from .setup import LineSetup
+from .part import PhonePart
 from .voicemenu import DeviceFacts, MenuAction, VoiceMenu
 
 log = logging.getLogger("tipring.phone.controller")
 
 
-class SubscriberFeatures:
+class SubscriberFeatures(PhonePart):
     """Methods of `Phone`, kept apart by subject."""
 
-    # What these methods use of the Phone they are part of.
-    agent: UserAgent
-    lines: dict[int, LineSetup]
-    calls: dict[str, Call]
+    # What else these methods use of the Phone (beyond PhonePart's).
     last_caller: dict[int, str]
     last_dialled: dict[int, str]
     not_put_through: dict[str, str]
     facts: Callable[[], DeviceFacts] | None
-    menus: dict[int, VoiceMenu]
-    _fxs: Callable[[int, Callable[[FxsLine], list[LineOutput]], float], list[PhoneAction]]
     _place: Callable[..., list[PhoneAction]]
     _menu: Callable[[int, list[MenuAction], float], list[PhoneAction]]
 

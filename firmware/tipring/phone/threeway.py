@@ -13,15 +13,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from tipring.line.fxs import FxsLine, LineState
-from tipring.line.signals import LineOutput
-from tipring.sip.agent import UserAgent
+from tipring.line.fxs import LineState
 from tipring.sip.grammar import SipParseError
 from tipring.sip.session import IncomingCall, TransferProgress, TransferRequested
 
 from .actions import DetachMedia, PhoneAction
 from .calls import Call, dial_target
-from .setup import LineSetup
+from .part import PhonePart
 
 log = logging.getLogger("tipring.phone.controller")
 
@@ -29,20 +27,14 @@ TRANSFER_WAIT_S = 32.0  # REFER sent, no final NOTIFY yet: give the call back (6
 REPLACED_WAIT_S = 5.0  # attended transfer done: the target should BYE our leg by then
 
 
-class ThreeWayCalling:
+class ThreeWayCalling(PhonePart):
     """Methods of `Phone`, kept apart by subject."""
 
-    # What these methods use of the Phone they are part of.
-    agent: UserAgent
-    lines: dict[int, LineSetup]
-    calls: dict[str, Call]
+    # What else these methods use of the Phone (beyond PhonePart's).
     conference: set[int]
-    _deadlines: dict[tuple[str, str], float]
-    _fxs: Callable[[int, Callable[[FxsLine], list[LineOutput]], float], list[PhoneAction]]
     _drop: Callable[[Call, float], list[PhoneAction]]
     _resume: Callable[[Call, float], list[PhoneAction]]
     _ring_back: Callable[[Call, float], list[PhoneAction]]
-    calls_on: Callable[[int], list[Call]]
 
     def _join(self, held: Call, consult: Call, now: float) -> list[PhoneAction]:
         """Flash with the second party answered: take the first off hold; both streams are on
