@@ -13,7 +13,7 @@ import json
 import math
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -251,10 +251,9 @@ def test_a_call_shows_live_rtp_statistics_and_lands_in_the_call_log(
     asyncio.run(asyncio.wait_for(main(), 45))
 
 
-def test_saving_an_unrelated_setting_does_not_cut_the_call(
-        tmp_path: Path, kamailio: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
-    import dataclasses
-
+def during_a_call(tmp_path: Path, kamailio: Kamailio, baresip_factory: Callable[..., Baresip],
+                  then: Callable[[Device, VirtualHandset, Baresip], Awaitable[None]]) -> None:
+    """The device calls baresip (auto-answer) and `then` runs while the call is up."""
     far = baresip_factory(kamailio.aor("1002"), password="secret1002", answer_mode="auto")
     path = config_file(tmp_path, kamailio)
 
@@ -263,19 +262,29 @@ def test_saving_an_unrelated_setting_does_not_cut_the_call(
         phone: VirtualHandset = device.board.handsets[0]  # type: ignore[union-attr]
         try:
             await call_out(device, phone, far)
-            telephony = device.telephony
-            config = device.config
-            await device.apply_config(dataclasses.replace(
-                config, device=dataclasses.replace(config.device, log_level="debug")))
-            await asyncio.sleep(1.0)
-            assert device.telephony is telephony  # not restarted
-            assert device.status()["lines"][0]["state"] == "connected"
-            assert "CALL_CLOSED" not in far.event_types()
+            await then(device, phone, far)
         finally:
             await device.stop_telephony()
             device.close()
 
     asyncio.run(asyncio.wait_for(main(), 45))
+
+
+def test_saving_an_unrelated_setting_does_not_cut_the_call(
+        tmp_path: Path, kamailio: Kamailio, baresip_factory: Callable[..., Baresip]) -> None:
+    import dataclasses
+
+    async def then(device: Device, phone: VirtualHandset, far: Baresip) -> None:
+        telephony = device.telephony
+        config = device.config
+        await device.apply_config(dataclasses.replace(
+            config, device=dataclasses.replace(config.device, log_level="debug")))
+        await asyncio.sleep(1.0)
+        assert device.telephony is telephony  # not restarted
+        assert device.status()["lines"][0]["state"] == "connected"
+        assert "CALL_CLOSED" not in far.event_types()
+
+    during_a_call(tmp_path, kamailio, baresip_factory, then)
 
 
 def test_line_settings_saved_during_a_call_apply_when_it_ends(
@@ -284,34 +293,23 @@ def test_line_settings_saved_during_a_call_apply_when_it_ends(
     the call to end, then telephony restarts with it; the call itself is not cut."""
     import dataclasses
 
-    far = baresip_factory(kamailio.aor("1002"), password="secret1002", answer_mode="auto")
-    path = config_file(tmp_path, kamailio)
+    async def then(device: Device, phone: VirtualHandset, far: Baresip) -> None:
+        telephony = device.telephony
+        config = device.config
+        line = dataclasses.replace(config.lines[0], rx_gain_db=-6.0)
+        await device.apply_config(dataclasses.replace(config, lines=(line,)))
+        await asyncio.sleep(1.0)
+        assert device.telephony is telephony  # still the same: the call goes on
+        assert device.status()["lines"][0]["state"] == "connected"
+        assert "CALL_CLOSED" not in far.event_types()
+        assert round(device.lines[0].audio.path.state.rx_gain, 3) == 1.0  # not yet
+        phone.hang_up()
+        await asyncio.to_thread(far.wait_event, "CALL_CLOSED", 5)
+        await until(lambda: device.telephony is not None and device.telephony is not telephony,
+                    5, "telephony restarted after the call")
+        await until(lambda: round(device.lines[0].audio.path.state.rx_gain, 3) ==
+                    round(10 ** (-6 / 20), 3), 3, "the new gain in the audio path")
+        await until(lambda: device.status()["lines"][0]["registration"].startswith(
+            "registered"), 5, "registered again")
 
-    async def main() -> None:
-        device = await running_device(path)
-        phone: VirtualHandset = device.board.handsets[0]  # type: ignore[union-attr]
-        try:
-            await call_out(device, phone, far)
-            telephony = device.telephony
-            config = device.config
-            line = dataclasses.replace(config.lines[0], rx_gain_db=-6.0)
-            await device.apply_config(dataclasses.replace(config, lines=(line,)))
-            await asyncio.sleep(1.0)
-            assert device.telephony is telephony  # still the same: the call goes on
-            assert device.status()["lines"][0]["state"] == "connected"
-            assert "CALL_CLOSED" not in far.event_types()
-            state = device.lines[0].audio.path.state
-            assert round(state.rx_gain, 3) == 1.0  # not yet
-            phone.hang_up()
-            await asyncio.to_thread(far.wait_event, "CALL_CLOSED", 5)
-            await until(lambda: device.telephony is not None and device.telephony is not telephony,
-                        5, "telephony restarted after the call")
-            await until(lambda: round(device.lines[0].audio.path.state.rx_gain, 3) ==
-                        round(10 ** (-6 / 20), 3), 3, "the new gain in the audio path")
-            await until(lambda: device.status()["lines"][0]["registration"].startswith(
-                "registered"), 5, "registered again")
-        finally:
-            await device.stop_telephony()
-            device.close()
-
-    asyncio.run(asyncio.wait_for(main(), 45))
+    during_a_call(tmp_path, kamailio, baresip_factory, then)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 
+from tipring.line.tonespec import Signal, cadence_plan
+
 
 from .actions import ClearWebPassword, PhoneAction, PlayPrompt
 from .part import PhonePart
@@ -70,10 +72,8 @@ class SpokenServices(PhonePart):
         return [PlayPrompt(line, clips)]
 
 
-def _first_cycle_s(signal: object) -> float:
+def _first_cycle_s(signal: Signal) -> float:
     """When the announcement starts after SIT: once its three tones have sounded (the long
     silence of SIT's cadence is where the intercept speaks)."""
-    from tipring.line.tonespec import cadence_plan
-
-    plan = cadence_plan(signal)  # type: ignore[arg-type]
+    plan = cadence_plan(signal)
     return sum(segment.on_s for segment in plan.segments) + 0.2
