@@ -73,8 +73,10 @@ def test_without_the_ca_the_server_is_not_trusted(
     server = pki.issue("127.0.0.1")
     proxy = kamailio_factory(transport="tls", tls=(server.cert, server.key))
     words = registration_after(tls_config(tmp_path, proxy))
-    # (The handshake failure reaches the registration as a transport failure: 503.)
-    assert words.startswith("failed: 503")
+    # The handshake failure reaches the registration as a transport failure (503), and the
+    # status says which: the user can tell an untrusted server from a wrong port.
+    assert words.startswith("failed: 503 Transport error: server certificate not trusted: "
+                            "unable to get local issuer certificate"), words
 
 
 def test_a_key_that_does_not_match_the_certificate_is_reported(

@@ -750,6 +750,7 @@ def test_refused_tcp_connect_fails_the_registration_at_once() -> None:
             failed = await phone.wait(RegistrationFailed, timeout=3)
             assert time.monotonic() - started < 1.0
             assert failed.retry_in is not None and failed.retry_in > 0
+            assert (failed.status, failed.reason) == (503, "Transport error: connection refused")
             assert phone.runtime.transports._pending == {}
         finally:
             await phone.runtime.stop()

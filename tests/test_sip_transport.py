@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from tipring.runtime.sip_transport import Destination, SipTransports, tls_client_context
+from tipring.runtime.sip_transport import (
+    Destination,
+    SipTransports,
+    connect_failure,
+    tls_client_context,
+)
 from tipring.sip.message import Request, Response, parse_message
 
 REGISTER = (
@@ -136,8 +141,12 @@ def test_tls_verifies_the_server(certificate: tuple[Path, Path]) -> None:
             message, source = await b_in.next()
             assert message.method == "REGISTER" and source.transport == "tls"
             wrong_name = Destination("127.0.0.1", b.local_port + 1, "tls", "evil.test")
-            with pytest.raises(ssl.SSLCertVerificationError):
+            with pytest.raises(ssl.SSLCertVerificationError) as failed:
                 await a.send(register(2, "TLS"), wrong_name)
+            # What the status page shows instead of a bare 503.
+            assert connect_failure(failed.value) == (
+                "server certificate not trusted: Hostname mismatch, certificate is not valid "
+                "for 'evil.test'.")
         finally:
             await a.close()
             await b.close()
@@ -147,9 +156,11 @@ def test_tls_verifies_the_server(certificate: tuple[Path, Path]) -> None:
     async def untrusted() -> None:
         a, _, b, _ = await pair(tls_server=server, tls_client=tls_client_context())
         try:
-            with pytest.raises(ssl.SSLCertVerificationError):  # self-signed, not in system CAs
+            with pytest.raises(ssl.SSLCertVerificationError) as failed:  # not in system CAs
                 await a.send(register(3, "TLS"),
                              Destination("127.0.0.1", b.local_port + 1, "tls", "sip.tipring.test"))
+            assert connect_failure(failed.value) == (
+                "server certificate not trusted: self-signed certificate")
         finally:
             await a.close()
             await b.close()
@@ -163,6 +174,7 @@ class RawInbox:
     def __init__(self) -> None:
         self.data: dict[Destination, bytearray] = {}
         self.lost: list[Destination] = []
+        self.why: list[str] = []
         self.changed = asyncio.Event()
 
     def __call__(self, data: object, source: Destination) -> None:
@@ -170,8 +182,9 @@ class RawInbox:
         self.data.setdefault(source, bytearray()).extend(data)
         self.changed.set()
 
-    def on_lost(self, destination: Destination) -> None:
+    def on_lost(self, destination: Destination, why: str) -> None:
         self.lost.append(destination)
+        self.why.append(why)
         self.changed.set()
 
     async def until(self, check: object, timeout: float = 5.0) -> None:
@@ -218,6 +231,7 @@ def test_raw_mode_hands_over_bytes_unparsed_and_reports_lost_flows() -> None:
             a.send_nowait(b"x", closed)
             await a_in.until(lambda: closed in a_in.lost)
             assert a._pending == {}
+            assert a_in.why == ["connection closed", "connection refused"]
         finally:
             await a.close()
             await b.close()
@@ -290,12 +304,13 @@ def test_tls_sends_sni_and_presents_a_client_certificate(tmp_path: Path) -> None
 
     async def main() -> None:
         lost: list[Destination] = []
+        whys: list[str] = []
         with_cert = tls_client_context(ca_file=str(ca.cert), cert_file=str(device_cert.cert),
                                        key_file=str(device_cert.key))
         a = SipTransports(Inbox(), "127.0.0.1", 0, tls_client=with_cert)
         b_in = Inbox()
         b = SipTransports(b_in, "127.0.0.1", 0, tls_server=server)
-        bare = SipTransports(Inbox(), "127.0.0.1", 0, raw=True, on_lost=lost.append,
+        bare = SipTransports(Inbox(), "127.0.0.1", 0, raw=True, on_lost=lambda dest, why: (lost.append(dest), whys.append(why)),
                              tls_client=tls_client_context(ca_file=str(ca.cert)))
         for side in (a, b, bare):
             await side.start()
@@ -319,6 +334,7 @@ def test_tls_sends_sni_and_presents_a_client_certificate(tmp_path: Path) -> None
                     break
                 await asyncio.sleep(0.02)
             assert [(d.host, d.port, d.transport) for d in lost] == [("127.0.0.1", port, "tls")]
+            assert whys == ["connection closed"]  # TLS 1.3: the alert comes after the handshake
             with pytest.raises(asyncio.TimeoutError):
                 await asyncio.wait_for(b_in.items.get(), 0.3)  # nothing got through
         finally:

@@ -40,7 +40,7 @@ from tipring.sip.dns import Query, Record, Resolution, records_from_rdata
 from tipring.sip.registration import Registered, RegistrationSettings, Unregistered
 from tipring.sip.timers import Address, TimerSettings
 
-from .sip_transport import Destination, SipTransports
+from .sip_transport import Destination, SipTransports, connect_failure
 from .siptrace import SipTrace
 
 log = logging.getLogger("tipring.sip.runtime")
@@ -256,13 +256,13 @@ class SipRuntime:
             local = (self.advertise, local[1])
         self.trace.record(direction, transport, local, remote, data)
 
-    def _lost(self, destination: Destination) -> None:
+    def _lost(self, destination: Destination, why: str = "") -> None:
         if self.agent is None:
             return
         address: Address = (destination.host, destination.port, destination.transport)
         self.trace.forget_flow(destination.transport, (destination.host, destination.port))
-        log.info("flow to %s:%d/%s lost", *address)
-        self.act(lambda agent, now: agent.transport_failed(address, now))
+        log.info("flow to %s:%d/%s lost: %s", *address, why or "closed")
+        self.act(lambda agent, now: agent.transport_failed(address, now, why))
 
     def _fire(self) -> None:
         self._timer = None
@@ -314,7 +314,7 @@ class SipRuntime:
         except (OSError, ValueError) as exc:
             log.info("send to %s:%d/%s failed: %s", host, port, transport, exc)
             assert self.agent is not None
-            self.agent.transport_failed(address, self.clock())
+            self.agent.transport_failed(address, self.clock(), connect_failure(exc))
 
     def _arm(self) -> None:
         assert self.agent is not None

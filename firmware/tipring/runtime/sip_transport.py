@@ -47,10 +47,28 @@ class Destination:
 
 # A parsed Request/Response (or, with raw=True, the bytes received) and where from.
 Receiver = Callable[[object, Destination], None]
-LostHandler = Callable[[Destination], None]
+LostHandler = Callable[[Destination, str], None]  # destination, why in words
 # on_wire(direction "in"/"out", transport, local (host, port), remote (host, port), data)
 WireTap = Callable[[str, str, tuple[str, int], tuple[str, int], bytes], None]
 ConnectionKey = tuple[str, int, str, str | None]
+
+
+def connect_failure(exc: BaseException) -> str:
+    """Why a connection failed or closed, in words for the status page and the log: a user
+    who sees "503" cannot tell a wrong port from an untrusted certificate; these words can."""
+    if isinstance(exc, TimeoutError):
+        why = "no answer to connect"
+    elif isinstance(exc, ssl.SSLCertVerificationError):
+        why = f"server certificate not trusted: {exc.verify_message or exc.reason}"
+    elif isinstance(exc, ssl.SSLError):
+        why = f"TLS handshake failed: {exc.reason or exc}"
+    elif isinstance(exc, ConnectionRefusedError):
+        why = "connection refused"
+    elif isinstance(exc, OSError) and exc.strerror:
+        why = exc.strerror.lower()
+    else:
+        why = str(exc) or type(exc).__name__
+    return "".join(ch if ch.isprintable() else " " for ch in why)[:120]
 
 
 def _key(destination: Destination) -> ConnectionKey:
@@ -151,7 +169,8 @@ class _Stream(asyncio.Protocol):
         if not self.closed.done():
             self.closed.set_result(None)
         if current and self.peer is not None and not self.owner.closing:
-            self.owner._lost(self.peer)  # a superseded duplicate's end loses nothing
+            # a superseded duplicate's end loses nothing
+            self.owner._lost(self.peer, connect_failure(exc) if exc else "connection closed")
 
 
 class SipTransports:
@@ -252,11 +271,11 @@ class SipTransports:
         except Exception:  # the receiver is the agent's boundary; nothing may stop the socket
             log.exception("receiver failed on data from %s:%d", source.host, source.port)
 
-    def _lost(self, destination: Destination) -> None:
+    def _lost(self, destination: Destination, why: str) -> None:
         if self.on_lost is None:
             return
         try:
-            self.on_lost(destination)
+            self.on_lost(destination, why)
         except Exception:
             log.exception("on_lost failed for %s:%d", destination.host, destination.port)
 
@@ -295,9 +314,10 @@ class SipTransports:
             stream = await asyncio.wait_for(self._connect(destination), 10)
         except Exception as exc:  # refused, unreachable, TLS verification, timeout
             self._pending.pop(key, None)
+            why = connect_failure(exc)
             log.info("connect failed", extra={"peer": f"{destination.host}:{destination.port}",
-                                              "reason": str(exc) or type(exc).__name__})
-            self._lost(destination)
+                                              "reason": why})
+            self._lost(destination, why)
             return
         for data in self._pending.pop(key, []):
             stream.write(data)

@@ -211,10 +211,12 @@ class UserAgent:
         except Exception:
             log.exception("SIP agent failed on a timer")
 
-    def transport_failed(self, address: Address, now: float) -> None:
-        """The runtime could not send to `address` or the connection to it closed."""
+    def transport_failed(self, address: Address, now: float, why: str = "") -> None:
+        """The runtime could not send to `address` or the connection to it closed; `why` (the
+        runtime's words: "connection refused", "server certificate not trusted: ...") becomes
+        the reason phrase of the 503 the transactions to it end with."""
         self._framers.pop(address, None)
-        self.layer.transport_failed(address, now)
+        self.layer.transport_failed(address, now, why)
         for account in self.accounts.values():
             if account.registration.server == address:
                 account.registration.flow_failed(now)

@@ -163,14 +163,18 @@ class ClientTransaction(_Base):
         else:  # D, K, M: the wait for stray retransmissions is over
             self._terminate()
 
-    def fail(self, error: str, now: float) -> None:
-        """Timeout or transport error: the TU sees a 408 or 503 (RFC 3261 8.1.3.1)."""
+    def fail(self, error: str, now: float, why: str = "") -> None:
+        """Timeout or transport error: the TU sees a 408 or 503 (RFC 3261 8.1.3.1). The 503's
+        reason phrase says what the transport reported (`why`), when it said anything."""
         if self.terminated or self.state in ("completed", "accepted"):
             self._terminate()
             return
         self.error = error
         self._terminate()
-        status, reason = (408, "Request Timeout") if error == "timeout" else (503, "Service Unavailable")
+        if error == "timeout":
+            status, reason = 408, "Request Timeout"
+        else:
+            status, reason = 503, f"Transport error: {why}" if why else "Service Unavailable"
         self._deliver(build_response(self.request, status, reason, to_tag=None), now)
 
     def _deliver(self, response: Response, now: float) -> None:
@@ -392,11 +396,12 @@ class TransactionLayer:
         tx = self.servers.get((branch, sent_by, "INVITE"))
         return tx if tx is not None and not tx.terminated else None
 
-    def transport_failed(self, address: Address, now: float) -> None:
-        """The runtime could not send to `address` (refused connection, ICMP unreachable)."""
+    def transport_failed(self, address: Address, now: float, why: str = "") -> None:
+        """The runtime could not send to `address` (refused connection, ICMP unreachable,
+        TLS verification); `why` in words, for the synthesized 503's reason phrase."""
         for client in list(self.clients.values()):
             if client.address == address and not client.terminated:
-                client.fail("transport", now)
+                client.fail("transport", now, why)
         for server in self.servers.values():
             if server.address == address and not server.terminated:
                 server.error = "transport"
