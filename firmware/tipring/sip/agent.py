@@ -39,7 +39,6 @@ from .dialog import ALLOW, ALLOW_METHODS, address_of, new_call_id
 from .framing import FramingError, KeepAlive, StreamFramer
 from .grammar import SipParseError, is_token, split_commas
 from .message import Request, Response, build_response, parse_message
-from .stun import is_stun, parse_binding_response
 from .registration import (
     MailboxSubscription,
     MessageWaiting,
@@ -49,6 +48,7 @@ from .registration import (
     parse_message_summary,
 )
 from .session import IncomingCall, InviteSession, SessionEvent, parse_replaces
+from .stun import is_stun, parse_binding_response
 from .timers import Address, TimerSettings, is_reliable
 from .transaction import ServerTransaction, TransactionLayer
 from .uri import SipUri, Uri, host_key, parse_uri
