@@ -10,7 +10,8 @@ from sipnet import FakeRegistrar, VirtualNetwork
 from test_sip_registration import PHONE, REG, events, settings
 from tipring.sip.agent import Notified, UserAgent
 from tipring.sip.message import Request, build_response, parse_message
-from tipring.sip.registration import MessageWaiting, Registered
+from tipring.sip.mailbox import MessageWaiting
+from tipring.sip.registration import Registered
 
 SUMMARY = b"Messages-Waiting: yes\r\nMessage-Account: sip:*97@tipring.test\r\nVoice-Message: 3/1\r\n"
 

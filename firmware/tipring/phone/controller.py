@@ -34,7 +34,7 @@ from tipring.line.signals import (
 )
 from tipring.sip.agent import UserAgent
 from tipring.sip.grammar import SipParseError
-from tipring.sip.registration import MessageWaiting
+from tipring.sip.mailbox import MessageWaiting
 from tipring.sip.session import (
     CallAnswered,
     CallEnded,

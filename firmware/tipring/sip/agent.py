@@ -39,14 +39,8 @@ from .dialog import ALLOW, ALLOW_METHODS, address_of, new_call_id
 from .framing import FramingError, KeepAlive, StreamFramer
 from .grammar import SipParseError, is_token, split_commas
 from .message import Request, Response, build_response, parse_message
-from .registration import (
-    MailboxSubscription,
-    MessageWaiting,
-    Registration,
-    RegistrationEvent,
-    RegistrationSettings,
-    parse_message_summary,
-)
+from .mailbox import MailboxSubscription, MessageWaiting, parse_message_summary
+from .registration import Registration, RegistrationEvent, RegistrationSettings
 from .session import IncomingCall, InviteSession, SessionEvent, parse_replaces
 from .stun import is_stun, parse_binding_response
 from .timers import Address, TimerSettings, is_reliable
@@ -84,7 +78,7 @@ class DtmfInfo:
     body: bytes
 
 
-Event = RegistrationEvent | SessionEvent | Notified | DtmfInfo
+Event = RegistrationEvent | MessageWaiting | SessionEvent | Notified | DtmfInfo
 
 
 @dataclass
