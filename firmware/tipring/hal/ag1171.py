@@ -39,11 +39,11 @@ from tipring.hal.api import (
     AudioPort,
     Board,
     HardwareError,
+    GuardedSlic,
     HookEvent,
     Linefeed,
     LinePort,
     RingCadence,
-    Slic,
 )
 from tipring.hal.simclock import Clock, RealClock, TimerHandle
 
@@ -119,7 +119,7 @@ def ring_bursts(start: float, cadence: RingCadence) -> Iterator[tuple[float, flo
         cycle += 1
 
 
-class Ag1171Slic(Slic):
+class Ag1171Slic(GuardedSlic):
     """One FXS line on an Ag1171. gpiozero callbacks and clock timers both run on library threads."""
 
     def __init__(
@@ -197,21 +197,6 @@ class Ag1171Slic(Slic):
 
     # -- state -------------------------------------------------------------------------------
 
-    @property
-    def off_hook(self) -> bool:
-        with self._lock:
-            return self._off_hook
-
-    @property
-    def linefeed(self) -> Linefeed:
-        with self._lock:
-            return Linefeed.RINGING if self._cadence is not None else self._linefeed
-
-    @property
-    def ringing(self) -> bool:
-        with self._lock:
-            return self._cadence is not None
-
     def capture_muted(self, now: float | None = None) -> bool:
         """True while ring-frequency leak may be on the capture path (ringing, or just after)."""
         t = self._clock.now() if now is None else now
@@ -221,10 +206,7 @@ class Ag1171Slic(Slic):
     # -- linefeed ------------------------------------------------------------------------------
 
     def set_linefeed(self, state: Linefeed) -> None:
-        if not isinstance(state, Linefeed):
-            raise TypeError(f"set_linefeed takes a Linefeed, not {state!r}")
-        if state is Linefeed.RINGING:
-            raise ValueError("RINGING is applied by ring(cadence), not set_linefeed()")
+        self._check_linefeed(state)
         events: list[HookEvent] = []
         with self._lock:
             if self._cadence is not None:
@@ -261,8 +243,7 @@ class Ag1171Slic(Slic):
     # -- ringing -------------------------------------------------------------------------------
 
     def ring(self, cadence: RingCadence) -> None:
-        if not isinstance(cadence, RingCadence):
-            raise TypeError(f"ring takes a RingCadence, not {cadence!r}")
+        self._check_cadence(cadence)
         with self._lock:
             if self._closed:
                 raise HardwareError(f"line {self.line}: the Ag1171 driver is closed")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -122,6 +123,45 @@ class Slic(abc.ABC):
         listener = self.on_hook_event
         if listener is not None:
             listener(event)
+
+
+class GuardedSlic(Slic):
+    """The state every driver keeps the same way: hook, linefeed and ring cadence behind one
+    lock (hook edges arrive on the hardware library's thread, commands on the event loop's),
+    and the argument checks of `set_linefeed` and `ring`. The driver makes `_lock` (a Lock or
+    RLock) and sets the three fields; it writes them only while holding the lock."""
+
+    _lock: threading.Lock | threading.RLock
+    _off_hook: bool
+    _linefeed: Linefeed  # the state applied when not ringing
+    _cadence: RingCadence | None  # not None while ringing
+
+    @property
+    def off_hook(self) -> bool:
+        with self._lock:
+            return self._off_hook
+
+    @property
+    def linefeed(self) -> Linefeed:
+        with self._lock:
+            return Linefeed.RINGING if self._cadence is not None else self._linefeed
+
+    @property
+    def ringing(self) -> bool:
+        with self._lock:
+            return self._cadence is not None
+
+    @staticmethod
+    def _check_linefeed(state: Linefeed) -> None:
+        if not isinstance(state, Linefeed):
+            raise TypeError(f"set_linefeed takes a Linefeed, not {state!r}")
+        if state is Linefeed.RINGING:
+            raise ValueError("RINGING is applied by ring(cadence), not set_linefeed()")
+
+    @staticmethod
+    def _check_cadence(cadence: RingCadence) -> None:
+        if not isinstance(cadence, RingCadence):
+            raise TypeError(f"ring takes a RingCadence, not {cadence!r}")
 
 
 class AudioPort(abc.ABC):

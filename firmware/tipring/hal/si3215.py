@@ -35,11 +35,11 @@ from tipring.hal import si3215_regs as r
 from tipring.hal.api import (
     Board,
     HardwareError,
+    GuardedSlic,
     HookEvent,
     Linefeed,
     LinePort,
     RingCadence,
-    Slic,
 )
 from tipring.hal.simclock import Clock, RealClock, TimerHandle
 
@@ -186,7 +186,7 @@ class Si3215Settings:
         return tx, rx
 
 
-class Si3215Slic(Slic):
+class Si3215Slic(GuardedSlic):
     """One FXS line on a ProSLIC. Interrupts arrive on gpiozero's thread; timers on the clock's."""
 
     def __init__(
@@ -353,21 +353,6 @@ class Si3215Slic(Slic):
     # -- state ------------------------------------------------------------------------------------
 
     @property
-    def off_hook(self) -> bool:
-        with self._lock:
-            return self._off_hook
-
-    @property
-    def linefeed(self) -> Linefeed:
-        with self._lock:
-            return Linefeed.RINGING if self._cadence is not None else self._linefeed
-
-    @property
-    def ringing(self) -> bool:
-        with self._lock:
-            return self._cadence is not None
-
-    @property
     def fault(self) -> str | None:
         """Why the line is shut down (power alarm), or None."""
         with self._lock:
@@ -395,10 +380,7 @@ class Si3215Slic(Slic):
             )
 
     def set_linefeed(self, state: Linefeed) -> None:
-        if not isinstance(state, Linefeed):
-            raise TypeError(f"set_linefeed takes a Linefeed, not {state!r}")
-        if state is Linefeed.RINGING:
-            raise ValueError("RINGING is applied by ring(cadence), not set_linefeed()")
+        self._check_linefeed(state)
         with self._lock:
             if state is not Linefeed.OPEN:
                 self._check_usable_locked()
@@ -406,8 +388,7 @@ class Si3215Slic(Slic):
             self._write_linefeed_locked(state)
 
     def ring(self, cadence: RingCadence) -> None:
-        if not isinstance(cadence, RingCadence):
-            raise TypeError(f"ring takes a RingCadence, not {cadence!r}")
+        self._check_cadence(cadence)
         with self._lock:
             self._check_usable_locked()
             if self._off_hook:
