@@ -73,24 +73,26 @@ class LineRunner:
         self.on_event = on_event
         self.clock = clock
         self.audio = MediaThread(port.audio, self._from_audio_thread)
-        self.line = self._line(profile, config, dial_plan, features)
+        self._settle(profile, config, dial_plan, features)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
 
-    def _line(self, profile: RegionProfile, config: LineConfig, dial_plan: str | None,
-              features: tuple[str, ...]) -> FxsLine:
+    def _settle(self, profile: RegionProfile, config: LineConfig, dial_plan: str | None,
+                features: tuple[str, ...]) -> None:
+        """Take the line's settings: a new line state machine (`self.line`), the ring
+        frequency and the audio gains."""
         # The line's own plan plus the star codes; emergency numbers always go through.
         digit_map = DigitMap.compile(dial_plan if dial_plan is not None else config.dial_plan,
                                      emergency=profile.emergency_numbers, features=features)
         self.ring_hz = float(config.ring_frequency_hz)  # 0: each cadence's own (the region's)
         self.audio.set_gains(config.tx_gain_db, config.rx_gain_db)
-        return FxsLine(line_profile(profile, config), digit_map, line_settings(config))
+        self.line = FxsLine(line_profile(profile, config), digit_map, line_settings(config))
 
     def configure(self, profile: RegionProfile, config: LineConfig,
                   features: tuple[str, ...]) -> None:
         """New line settings (dial plan, star codes, flash times, region): a fresh state
         machine, started from the hook state the SLIC reports now."""
-        self.line = self._line(profile, config, None, features)
+        self._settle(profile, config, None, features)
         if self._loop is not None:
             self.apply(self.line.reset(self.clock(), off_hook=self.port.slic.off_hook))
 
