@@ -172,3 +172,69 @@ def test_the_certificate_is_made_even_before_the_data_folder_exists(tmp_path: Pa
     blocked = tls.CertificateFiles.beside(tmp_path / "file" / "config.toml")
     (tmp_path / "file").write_text("a file where the folder should be")
     assert tls.make_self_signed(blocked, ["tipring.local"]) is None  # logged, never raised
+
+
+def test_plain_http_port_sends_browsers_to_the_https_page(
+        tmp_path: Path, pairs: dict[str, tuple[bytes, bytes]]) -> None:
+    """web.redirect_port: http://device/... answers 308 to https://device:port/... (same path
+    and query, the Host's name kept), sets no cookie and serves no page; a Host header that is
+    not a plain name is replaced by the listen address, so nobody can aim the redirect."""
+    config = tmp_path / "config.toml"
+    cert, key = pairs["one"]
+    (tmp_path / "web-cert.pem").write_bytes(cert)
+    (tmp_path / "web-key.pem").write_bytes(key)
+    from tipring.config import ConfigStore, default_config
+
+    port, plain = _free_port(), _free_port()
+    base = default_config()
+    ConfigStore(config).save(dataclasses.replace(base, web=dataclasses.replace(
+        base.web, https=True, redirect_port=plain)))
+
+    async def scenario() -> None:
+        device = Device(Options(config, "sim", "127.0.0.1", port))
+        device.start()
+        stop = await start_web(device)
+        try:
+            async with aiohttp.ClientSession() as session, asyncio.timeout(10):
+                for method in ("GET", "POST"):
+                    moved = await session.request(
+                        method, f"http://127.0.0.1:{plain}/calls?page=2", allow_redirects=False)
+                    assert moved.status == 308, method
+                    assert moved.headers["Location"] == f"https://127.0.0.1:{port}/calls?page=2"
+                    assert "Set-Cookie" not in moved.headers
+                named = await session.get(f"http://127.0.0.1:{plain}/",
+                                          headers={"Host": "tipring.local"},
+                                          allow_redirects=False)
+                assert named.headers["Location"] == f"https://tipring.local:{port}/"
+                aimed = await session.get(f"http://127.0.0.1:{plain}/",
+                                          headers={"Host": "evil.test/@x"},
+                                          allow_redirects=False)
+                assert aimed.headers["Location"] == f"https://127.0.0.1:{port}/"
+                client_ssl = ssl.create_default_context()
+                client_ssl.check_hostname = False
+                client_ssl.verify_mode = ssl.CERT_NONE
+                landed = await session.get(f"http://127.0.0.1:{plain}/setup", ssl=client_ssl)
+                assert landed.status == 200 and str(landed.url).startswith("https://")
+        finally:
+            await stop()
+            device.close()
+        with socket.socket() as probe:  # stopping the web stops the redirect too
+            probe.bind(("127.0.0.1", plain))
+
+    asyncio.run(scenario())
+
+
+def test_redirect_port_must_differ_from_the_web_port() -> None:
+    from tipring.config import ConfigError, config_from_dict, config_to_dict, default_config
+
+    raw = config_to_dict(default_config())
+    raw["web"]["redirect_port"] = raw["web"]["port"]
+    with pytest.raises(ConfigError) as refused:
+        config_from_dict(raw)
+    assert "web.redirect_port: must not be the web port itself" in str(refused.value)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

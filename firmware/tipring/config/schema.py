@@ -249,8 +249,16 @@ class WebConfig:
     listen: str = setting("127.0.0.1", rules.ip_address)
     port: int = setting(8080, rules.between(1, 65535))
     https: bool = False
+    # With HTTPS on: a plain-HTTP port that only sends browsers to the HTTPS page (308), so
+    # http://tipring.local still works; 0 = none.
+    redirect_port: int = setting(0, rules.between(0, 65535))
     # "" = first-boot setup not done: the UI asks for a password; there is no default one.
     admin_password_hash: Secret = dataclasses.field(default_factory=Secret)
+
+    def cross_check(self, at: str, report: Report) -> None:
+        path = key_path(at, "redirect_port")
+        if self.redirect_port and self.redirect_port == self.port and report.clean(path):
+            report.error(path, f"must not be the web port itself ({self.port})")
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -9,8 +9,8 @@ headers that forbid framing, sniffing, inline script and third-party content.
 from __future__ import annotations
 
 import asyncio
-
 import logging
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -69,6 +69,44 @@ def make_app(device: Device) -> web.Application:
     return app
 
 
+# A Host header's name part we are willing to put back into a Location: a DNS name, IPv4, or
+# a bracketed IPv6 literal. Anything else is answered with the device's listen address.
+_HOST_NAME = re.compile(r"[A-Za-z0-9.-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\]")
+
+
+def redirect_app(https_port: int, fallback_host: str) -> web.Application:
+    """Plain HTTP that answers every request with 308 to the same path on HTTPS: a browser
+    that types http://tipring.local lands on the real page instead of a TLS error. It serves
+    nothing else, so nothing (not a cookie, not a form) ever travels unencrypted."""
+
+    async def to_https(request: web.Request) -> web.Response:
+        asked = request.host or ""
+        name = asked if asked.endswith("]") else (asked.rpartition(":")[0] or asked)
+        if not _HOST_NAME.fullmatch(name):
+            name = f"[{fallback_host}]" if ":" in fallback_host else fallback_host
+        port = "" if https_port == 443 else f":{https_port}"
+        raise web.HTTPPermanentRedirect(f"https://{name}{port}{request.rel_url}")
+
+    app = web.Application(client_max_size=1024)
+    app.router.add_route("*", "/{tail:.*}", to_https)
+    return app
+
+
+async def _start_redirect(device: Device, host: str, https_port: int) -> Stopper | None:
+    port = device.config.web.redirect_port
+    runner = web.AppRunner(redirect_app(https_port, host), access_log=None,
+                           shutdown_timeout=0.5)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:  # the HTTPS page still works; say why http:// does not
+        await runner.cleanup()
+        log.error("HTTP redirect cannot listen on %s:%d: %s", host, port, exc.strerror or exc)
+        return None
+    log.info("HTTP redirect listening", extra={"port": port})
+    return runner.cleanup
+
+
 async def start_web(device: Device) -> Stopper:
     """Serve the device's pages on its configured address; returns the coroutine that stops it."""
     host, port = device.web_address
@@ -102,4 +140,12 @@ async def start_web(device: Device) -> Stopper:
     if not device.config.web.admin_password_hash.is_set:
         log.warning("no admin password yet: open the web page to set one",
                     extra={"url": f"{scheme}://{shown}:{port}/setup"})
-    return runner.cleanup
+    redirect = None
+    if context is not None and device.config.web.redirect_port:
+        redirect = await _start_redirect(device, host, port)
+
+    async def stop() -> None:
+        if redirect is not None:
+            await redirect()
+        await runner.cleanup()
+    return stop
