@@ -39,12 +39,14 @@ async def until(check: Callable[[], bool], deadline_s: float) -> None:
         await asyncio.sleep(0.02)
 
 
-def run(scenario: Callable[..., object], region: str = "US") -> list:
+def run(scenario: Callable[..., object], region: str = "US",
+        config: LineConfig | None = None) -> list:
     board = create_sim_board(1)
     events: list = []
 
     async def main() -> None:
-        runner = LineRunner(board.lines[0], profile(region), LineConfig(), events.append)
+        runner = LineRunner(board.lines[0], profile(region), config or LineConfig(),
+                            events.append)
         runner.start()
         try:
             await scenario(runner, events, board.handsets[0])
@@ -100,6 +102,34 @@ def test_incoming_ring_carries_caller_id_that_decodes() -> None:
     assert len(messages) == 1
     fields = dict(sp.adsi_fields(messages[0], sp.ADSI_STANDARD_CLASS))
     assert b"6095551212" in fields.values() and b"TIPRING" in fields.values()
+
+
+@pytest.mark.parametrize("lamp", ["sdmf", "off"])
+def test_message_lamp_settings_reach_the_phone(lamp: str) -> None:
+    """`message_lamp` / `message_lamp_alert` as the phone sees them: SDMF after one ring pulse
+    (spandsp decodes message 0x06 "BBB"), or no data at all and the stutter dial tone only."""
+    captured: dict[str, object] = {}
+
+    async def scenario(runner: LineRunner, events: list, phone: VirtualHandset) -> None:
+        runner.apply(runner.line.message_waiting(True, runner.clock()))
+        await asyncio.sleep(2.5)
+        captured["audio"], captured["rings"] = phone.caller_id_audio(), len(phone.ring_bursts)
+        phone.lift()
+        await asyncio.sleep(0.5)
+        heard = array.array("h")
+        heard.frombytes(phone.heard())
+        captured["tone"] = goertzel_power(heard[-1600:], 350.0)
+
+    run(scenario, config=LineConfig(message_lamp=lamp, message_lamp_alert="rp-as"))  # type: ignore[arg-type]
+    audio = array.array("h")
+    audio.frombytes(captured["audio"])  # type: ignore[arg-type]
+    messages = sp.adsi_rx(audio, sp.ADSI_STANDARD_CLASS)
+    if lamp == "sdmf":
+        assert [(m[0], m[2:5]) for m in messages] == [(0x06, b"BBB")]
+        assert captured["rings"] == 1  # the ring-pulse alert asked for
+    else:
+        assert messages == [] and captured["rings"] == 0
+    assert captured["tone"] > 1e3  # dial tone (stuttering) once lifted, either way
 
 
 def test_line_settings_reach_the_ring_the_tones_and_the_audio_path() -> None:

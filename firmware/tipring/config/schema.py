@@ -65,6 +65,11 @@ class LineConfig:
     flash_min_ms: int = setting(100, rules.between(*FLASH_MS))
     flash_max_ms: int = setting(1100, rules.between(*FLASH_MS))  # longer on-hook = hang-up
     caller_id: CallerIdStandard = "region"
+    # Voicemail lamp (VMWI, sent on hook): MDMF as current phones read it, SDMF for Bellcore
+    # phones older than MDMF, or off (the stutter dial tone alone). The alert before the data:
+    # the caller-ID standard's own, or one a phone needs to wake up (ring pulse, dual tone).
+    message_lamp: Literal["mdmf", "sdmf", "off"] = "mdmf"
+    message_lamp_alert: Literal["standard", "none", "rp-as", "dt-as"] = "standard"
     # Tone and ring overrides ("" = the region's), in Grandstream or Cisco ToneScript syntax.
     dial_tone: str = setting("", rules.blank_or(rules.tone_string))
     ringback_tone: str = setting("", rules.blank_or(rules.tone_string))

@@ -89,6 +89,7 @@ class LineSettings:
     cw_ack_to_data_s: float = 0.1  # ACK -> FSK (GR-30: 50..500 ms)
     vmwi_alert: AlertingSignal | None = None  # None: the standard's own (see line/vmwi.py)
     vmwi_format: VmwiFormat = "mdmf"  # Bellcore only: "sdmf" for phones older than MDMF
+    vmwi_lamp: bool = True  # False: the stutter dial tone only (a phone confused by the data)
 
 
 def _rounded(t: float) -> float:
@@ -552,6 +553,8 @@ class FxsLine:
 
     def _vmwi_plan(self, on: bool) -> tuple[list[callerid.RingStep], CallerIdTiming] | None:
         settings = self.settings
+        if not settings.vmwi_lamp:
+            return None  # as on a line whose standard has no VMWI: the tone tells
         return vmwi_plan(self.caller_id_timing, on, alert=settings.vmwi_alert,
                          fmt=settings.vmwi_format, ring_hz=self.profile.ring.frequency_hz,
                          playout_delay_s=settings.playout_delay_s)

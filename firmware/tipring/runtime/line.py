@@ -61,6 +61,9 @@ def line_settings(config: LineConfig) -> LineSettings:
         flash_min_s=config.flash_min_ms / 1000,
         flash_max_s=config.flash_max_ms / 1000,
         caller_id=None if config.caller_id == "region" else config.caller_id,
+        vmwi_lamp=config.message_lamp != "off",
+        vmwi_format="sdmf" if config.message_lamp == "sdmf" else "mdmf",
+        vmwi_alert=None if config.message_lamp_alert == "standard" else config.message_lamp_alert,
     )
 
 
