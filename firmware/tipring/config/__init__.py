@@ -25,6 +25,7 @@ from .schema import (
     DeviceConfig,
     LineConfig,
     NetworkConfig,
+    SipConfig,
     WebConfig,
     default_config,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "LoadResult",
     "NetworkConfig",
     "Secret",
+    "SipConfig",
     "WebConfig",
     "canonical_config",
     "check_file",

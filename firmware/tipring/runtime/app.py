@@ -415,7 +415,7 @@ def _telephony_changed(old: Config, new: Config) -> bool:
         lines = tuple(dataclasses.replace(line, **{name: getattr(LineConfig(), name)
                                                    for name in LIVE_LINE_SETTINGS})
                       for line in config.lines)
-        return (config.accounts, lines, config.features, config.device.region,
+        return (config.accounts, lines, config.features, config.sip, config.device.region,
                 config.device.timezone)
     return fixed(old) != fixed(new)
 

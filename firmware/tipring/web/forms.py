@@ -26,6 +26,7 @@ from tipring.config import (
     LineConfig,
     NetworkConfig,
     Secret,
+    SipConfig,
     WebConfig,
     config_from_dict,
     config_to_dict,
@@ -44,6 +45,7 @@ class Field:
     label: str
     help: str = ""
     choices: tuple[tuple[str, str], ...] | None = None  # (value, label); else from the type
+    multiline: bool = False  # PEM text: a text area (a browser posts its line ends as CRLF)
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ class Widget:
 
     name: str
     label: str
-    kind: str  # checkbox, select, secret, list, int, number, text
+    kind: str  # checkbox, select, secret, secret-text, list, int, number, text, textarea
     value: str
     help: str
     error: str | None
@@ -185,6 +187,17 @@ NETWORK_FIELDS = (
     Field("ntp_servers", "NTP servers", "Comma-separated host names or addresses."),
     Field("vlan", "VLAN tag", "0 = untagged; else 1 to 4094."),
 )
+SIP_TLS_FIELDS = (
+    Field("tls_ca", "Trusted CA certificates",
+          "PEM. Blank: the system's CAs (enough for providers with a public certificate). Paste "
+          "your PBX's CA when its certificate is self-made.", multiline=True),
+    Field("tls_certificate", "Client certificate",
+          "PEM, for providers that ask the device for a certificate; blank: none.",
+          multiline=True),
+    Field("tls_key", "Client certificate key",
+          "PEM private key of that certificate. Write-only: it is never shown again.",
+          multiline=True),
+)
 WEB_FIELDS = (
     Field("listen", "Web page address", "127.0.0.1 = this device only; 0.0.0.0 = every "
           "interface. Takes effect after a restart."),
@@ -194,6 +207,7 @@ WEB_FIELDS = (
 DEVICE = Section("device", DeviceConfig, DEVICE_FIELDS)
 NETWORK = Section("network", NetworkConfig, NETWORK_FIELDS)
 WEB = Section("web", WebConfig, WEB_FIELDS)
+SIP_TLS = Section("sip", SipConfig, SIP_TLS_FIELDS)
 FEATURES = Section("features", FeatureCodes, FEATURE_FIELDS)
 
 
@@ -233,12 +247,12 @@ def _kind(field: Field, hint: Any) -> str:
     if hint is bool:
         return "checkbox"
     if hint is Secret:
-        return "secret"
+        return "secret-text" if field.multiline else "secret"
     if field.choices is not None or typing.get_origin(hint) is Literal:
         return "select"
     if typing.get_origin(hint) is tuple:
         return "list"
-    return {int: "int", float: "number"}.get(hint, "text")
+    return {int: "int", float: "number"}.get(hint, "textarea" if field.multiline else "text")
 
 
 def _shown(value: Any) -> str:
@@ -259,7 +273,7 @@ def widgets(section: Section, current: object | None, errors: Mapping[str, str],
         kind = _kind(field, hint)
         name = section.input_name(field)
         stored = getattr(current, field.name) if current is not None else None
-        if kind == "secret":
+        if kind.startswith("secret"):
             value = ""
         elif posted is not None:
             value = "on" if kind == "checkbox" and name in posted else str(posted.get(name, ""))
@@ -296,6 +310,13 @@ def _convert(hint: Any, text: str) -> Any:
     return text
 
 
+def _text(value: str, field: Field) -> str:
+    """What was typed, trimmed; a text area's CRLF line ends made plain newlines (PEM text is
+    stored and shown as it would be in a file)."""
+    value = value.strip()
+    return value.replace("\r\n", "\n") + "\n" if field.multiline and value else value
+
+
 def _locate(raw: dict[str, Any], path: str) -> dict[str, Any]:
     node: Any = raw
     for step in path.split("."):
@@ -327,11 +348,12 @@ def merge(config: Config, sections: Sequence[Section], form: Form,
                 typed = form.get(name, "")
                 if form.get(name + ".clear"):
                     table[field.name] = Secret("")
-                elif isinstance(typed, str) and typed:
-                    table[field.name] = Secret(typed)
+                elif isinstance(typed, str) and typed.strip():
+                    table[field.name] = Secret(_text(typed, field))
             elif name in form:  # absent (an older page, a script): the field keeps its value
                 value = form.get(name, "")
-                table[field.name] = _convert(hint, value.strip() if isinstance(value, str) else "")
+                text = _text(value, field) if isinstance(value, str) else ""
+                table[field.name] = _convert(hint, text)
     return config_from_dict(raw)
 
 

@@ -67,11 +67,24 @@ def _account_context(section: forms.Section, current: object | None, *, new: boo
     return context
 
 
-async def accounts_page(request: web.Request) -> web.Response:
-    config = device(request).config
+def _accounts_context(config: Config, errors: dict[str, str], posted: Any,
+                      other: list[str]) -> dict[str, Any]:
     used = {a.id: [i + 1 for i, line in enumerate(config.lines) if line.account == a.id]
             for a in config.accounts}
-    return render(request, "accounts.html", accounts=config.accounts, used=used)
+    return {"accounts": config.accounts, "used": used, "tls_errors": other,
+            "tls_fields": forms.widgets(forms.SIP_TLS, config.sip, errors, posted)}
+
+
+async def accounts_page(request: web.Request) -> web.Response:
+    return render(request, "accounts.html",
+                  **_accounts_context(device(request).config, {}, None, []))
+
+
+async def sip_tls_submit(request: web.Request) -> web.Response:
+    """The device-wide TLS settings; accounts re-register with them (after a call in progress)."""
+    return await save_or_show(request, "accounts.html", [forms.SIP_TLS],
+                              done="TLS settings saved.", location="/accounts",
+                              context=_accounts_context)
 
 
 async def account_new_page(request: web.Request) -> web.Response:
@@ -236,6 +249,7 @@ def routes() -> list[web.RouteDef]:
     return [
         web.get("/accounts", accounts_page),
         web.get("/accounts/new", account_new_page), web.post("/accounts/new", account_new_submit),
+        web.post("/accounts/tls", sip_tls_submit),
         web.get("/accounts/{id}/edit", account_page),
         web.post("/accounts/{id}/edit", account_submit),
         web.post("/accounts/{id}/delete", account_delete),
