@@ -332,3 +332,21 @@ def test_a_failed_ssh_apply_saves_nothing_and_puts_the_network_back(
             device.close()
 
     asyncio.run(scenario())
+
+
+@pytest.mark.slow
+def test_tipring_run_applies_the_saved_ssh_state_before_it_runs(tmp_path: Path,
+                                                                keys: dict[str, Path]) -> None:
+    from test_runtime import Firmware, free_port
+
+    config = tmp_path / "data" / "config.toml"
+    ConfigStore(config).save(dataclasses.replace(config_from_dict({}), ssh=SshConfig(
+        enabled=True, authorized_keys=(pub(keys, "ed25519"),))))
+    firmware = Firmware("run", "--board", "sim", "--config", str(config), "--listen",
+                        "127.0.0.1", "--port", str(free_port()))
+    try:
+        applied = firmware.wait_for("SSH recorded")
+        firmware.wait_for("msg=running")  # after SSH was applied, not instead of it
+    finally:
+        firmware.kill()
+    assert applied.endswith("enabled=True keys=1")
