@@ -62,6 +62,7 @@ def test_fingerprint_and_size_equal_ssh_keygen_l(keys: dict[str, Path], kind: st
     assert listed == [str(expected_bits), key.fingerprint, "admin@laptop", f"({key.family})"]
     assert key.bits == expected_bits and key.comment == "admin@laptop"
     assert key.line() == pub(keys, f"{kind}{bits or ''}")
+    assert parse_public_key(key.line().replace(" ", "\t", 1)) == key  # tabs separate too
 
 
 def _blob(*parts: bytes) -> str:

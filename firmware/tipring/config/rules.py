@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from .errors import describe
+from .sshkey import SshKeyError, parse_public_key
 
 Check = Callable[[Any], "str | None"]
 
@@ -294,8 +295,6 @@ def ring_cadence(value: str) -> str | None:
 def ssh_public_key(value: str) -> str | None:
     """One OpenSSH public key line: ed25519, ECDSA (P-256/384/521) or RSA of 2048 bits and
     more, whose base64 decodes and holds the type it claims (see `sshkey`)."""
-    from .sshkey import SshKeyError, parse_public_key
-
     try:
         parse_public_key(value)
     except SshKeyError as error:
@@ -305,8 +304,6 @@ def ssh_public_key(value: str) -> str | None:
 
 def distinct_ssh_keys(value: Sequence[str]) -> str | None:
     """The same key twice (perhaps with another comment) is a paste mistake worth a word."""
-    from .sshkey import SshKeyError, parse_public_key
-
     seen: dict[bytes, int] = {}
     for index, line in enumerate(value):
         try:

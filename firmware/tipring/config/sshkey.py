@@ -22,7 +22,7 @@ MAX_LINE = 8192  # an RSA-16384 key is about 2,800 characters
 _CURVES = {"nistp256": (256, 65), "nistp384": (384, 97), "nistp521": (521, 133)}
 KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
              "ecdsa-sha2-nistp521", "ssh-rsa")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # a tab may separate the fields
 # What `ssh-keygen -l` puts in brackets after the fingerprint.
 _FAMILY = {"ssh-ed25519": "ED25519", "ssh-rsa": "RSA"}
 
