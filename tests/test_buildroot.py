@@ -393,9 +393,16 @@ def test_no_key_material_in_the_tree():
 # -- system services -------------------------------------------------------------------------------
 
 def test_ssh_is_off_until_the_web_page_enables_it():
+    from tipring.runtime import ssh  # the firmware side switches exactly these
+
     dropin = unit(UNITS / "dropbear.service.d/tipring.conf")
-    assert dropin["Unit"]["ConditionPathExists"] == "/data/ssh/enabled"
+    assert dropin["Unit"]["ConditionPathExists"] == f"{ssh.SSH_DIR}/{ssh.ENABLED_FLAG}"
+    # after /data is mounted and its 0700 ssh folder laid out
+    assert dropin["Unit"]["After"].split() == ["data.mount", "tipring-data-layout.service"]
     assert '"-s"' in (OVERLAY / "etc/default/dropbear").read_text()  # keys only
+    shipped = UNITS / "dropbear.service.d/tipring.conf"
+    assert Path("/", shipped.relative_to(OVERLAY)) == ssh.IMAGE_DROPIN  # the image's sign
+    assert not (UNITS / "tipring-network.path").exists()  # the firmware applies changes live
 
 
 def test_mdns_answers_as_tipring_local():

@@ -76,7 +76,7 @@ def test_post_build_sets_up_read_only_root_rauc_and_services(tmp_path: Path):
     wants = target / "etc/systemd/system"
     for unit, where in [("tipring.service", "multi-user"), ("tipring-mark-good.service", "multi-user"),
                         ("data.mount", "local-fs"), ("tipring-identity.service", "sysinit"),
-                        ("tipring-network.path", "multi-user")]:
+                        ("tipring-network.service", "multi-user")]:
         assert os.readlink(wants / f"{where}.target.wants" / unit) == f"/usr/lib/systemd/system/{unit}"
     assert (target / "etc/tipring-build-id").read_text().split()[1] == "rpi4"
 

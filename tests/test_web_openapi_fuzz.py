@@ -29,12 +29,14 @@ OPERATIONS = [(method.upper(), path) for path, item in openapi_document()["paths
 # "A body the schema allows is accepted" holds only where JSON Schema can say everything the
 # device checks. Config tables are validated beyond it (host names, cross-field rules such as
 # "user is required when the account is enabled"), passwords against a list of well-known ones,
-# token names for printable characters, and a firmware bundle or configuration file by parsing
-# it; there a 422 or 400 for schema-valid data is the device being stricter, not wrong.
+# token names for printable characters, SSH keys by decoding them (and SSH on needs one), and a
+# firmware bundle or configuration file by parsing it; there a 422 or 400 for schema-valid data
+# is the device being stricter, not wrong.
 STRICTER_THAN_SCHEMA = {
     ("POST", "/token"), ("POST", "/accounts"), ("PUT", "/accounts/{id}"),
     ("PUT", "/lines/{index}"), ("PUT", "/features"), ("PUT", "/network"), ("PUT", "/device"),
     ("POST", "/password"), ("POST", "/config/import"), ("POST", "/firmware"),
+    ("PUT", "/ssh"),
 }
 pytestmark = pytest.mark.slow
 load_all_checks()

@@ -52,7 +52,6 @@ enable tipring-identity.service sysinit.target
 enable tipring.service multi-user.target
 enable tipring-mark-good.service multi-user.target
 enable tipring-network.service multi-user.target
-enable tipring-network.path multi-user.target
 enable systemd-networkd.service multi-user.target
 enable systemd-timesyncd.service sysinit.target
 enable avahi-daemon.service multi-user.target

@@ -13,6 +13,7 @@ from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from .errors import describe
+from .sshkey import SshKeyError, parse_public_key
 
 Check = Callable[[Any], "str | None"]
 
@@ -288,4 +289,28 @@ def ring_cadence(value: str) -> str | None:
     if not _CADENCE.fullmatch(value.replace(" ", "")):
         return (f"must be on/off pairs in milliseconds, e.g. 2000/4000 or 400/200,400/2000, "
                 f"got {describe(value)}")
+    return None
+
+
+def ssh_public_key(value: str) -> str | None:
+    """One OpenSSH public key line: ed25519, ECDSA (P-256/384/521) or RSA of 2048 bits and
+    more, whose base64 decodes and holds the type it claims (see `sshkey`)."""
+    try:
+        parse_public_key(value)
+    except SshKeyError as error:
+        return str(error)
+    return None
+
+
+def distinct_ssh_keys(value: Sequence[str]) -> str | None:
+    """The same key twice (perhaps with another comment) is a paste mistake worth a word."""
+    seen: dict[bytes, int] = {}
+    for index, line in enumerate(value):
+        try:
+            blob = parse_public_key(line).blob
+        except SshKeyError:
+            continue  # reported by the check on the item
+        if blob in seen:
+            return f"key {index + 1} is the same key as key {seen[blob] + 1}"
+        seen[blob] = index
     return None

@@ -41,6 +41,7 @@ MessageWaitingMode = Literal["subscribe", "unsolicited", "off"]
 # IP dialling (*47192*168*1*20, when the line allows it); emergency numbers always go through.
 DEFAULT_DIAL_PLAN = "(*47[0-9*].|*x.|x.)"
 NO_ANSWER_S = (5, 120)
+MAX_SSH_KEYS = 32
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -267,6 +268,24 @@ class WebConfig:
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
+class SshConfig:
+    """Administrator access over SSH (the image's dropbear), off by default. Keys only: the
+    device has no password that SSH would take, so switching it on needs at least one key."""
+
+    enabled: bool = False
+    # OpenSSH public keys, one `authorized_keys` line each (`ssh-ed25519 AAAA... me@laptop`).
+    authorized_keys: tuple[str, ...] = setting(
+        (), rules.count_between(0, MAX_SSH_KEYS, "key"), rules.distinct_ssh_keys,
+        each=(rules.ssh_public_key,))
+
+    def cross_check(self, at: str, report: Report) -> None:
+        keys = key_path(at, "authorized_keys")
+        if self.enabled and not self.authorized_keys and report.clean(keys):
+            report.error(keys, "at least one public key is needed to switch SSH on (it takes "
+                               "keys only, never a password)")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class Config:
     """The whole configuration; `Config()` is a valid one a new user can start with."""
 
@@ -279,6 +298,7 @@ class Config:
     sip: SipConfig = dataclasses.field(default_factory=SipConfig)
     network: NetworkConfig = dataclasses.field(default_factory=NetworkConfig)
     web: WebConfig = dataclasses.field(default_factory=WebConfig)
+    ssh: SshConfig = dataclasses.field(default_factory=SshConfig)
 
     def account(self, account_id: str) -> AccountConfig | None:
         """The account with this id, or None."""

@@ -38,6 +38,8 @@ from tipring.runtime.firmware_update import FirmwareUpdate
 from tipring.runtime.line import LineRunner
 from tipring.runtime.network import NetworkBackend
 from tipring.runtime.network import backend_for as network_backend_for
+from tipring.runtime.ssh import SshBackend, SshStatus
+from tipring.runtime.ssh import backend_for as ssh_backend_for
 from tipring.runtime.telephony import Telephony
 
 log = logging.getLogger("tipring.runtime")
@@ -74,6 +76,8 @@ class Device:
         self.lines: dict[int, LineRunner] = {}
         self.telephony: Telephony | None = None
         self.network: NetworkBackend | None = None  # set with the board: sim or networkd
+        self.ssh: SshBackend | None = None  # likewise: sim or the image's dropbear
+        self.ssh_seen = SshStatus(False, "not known yet")  # the last status asked or applied
         self.recent_logs = RecentLogs(RECENT_LOG_LINES)
         self.call_log = CallLog.beside(options.config_path)
         self.firmware = FirmwareUpdate(options.config_path.parent, rauc=options.rauc)
@@ -103,6 +107,7 @@ class Device:
         profile = load_profile(find_profile(self.options.board))
         self.board = open_board(profile)
         self.network = network_backend_for(profile.driver)
+        self.ssh = ssh_backend_for(profile.driver)
         loop = asyncio.get_running_loop()
         region = region_profile(self.loaded.config.device.region)
         for port in self.board.lines:
@@ -256,15 +261,11 @@ class Device:
         canonical = canonical_config(config)
         async with self._save_lock:
             previous = self.loaded.config if self.loaded is not None else None
-            await self._apply_network(previous, canonical)
+            await self._apply_system(previous, canonical)
             try:
                 await asyncio.get_running_loop().run_in_executor(None, self.store.save, canonical)
             except OSError:
-                try:
-                    await self._apply_network(canonical, previous)  # back to what is saved
-                except OSError as exc:
-                    log.error("network not put back after a failed save",
-                              extra={"reason": str(exc)})
+                await self._put_back(canonical, previous)  # to what is saved
                 raise
             self.loaded = LoadResult(canonical, "file", [])
         logging.getLogger("tipring").setLevel(canonical.device.log_level.upper())
@@ -285,6 +286,59 @@ class Device:
             self.telephony.update_features(canonical)
         self.notify_changed()
         return canonical
+
+    async def _apply_system(self, running: Config | None, wanted: Config | None) -> None:
+        """Network and SSH settings go to the system before they are saved: a failed apply
+        raises an OSError with the system as it was (the other half put back) and the saved
+        file unchanged."""
+        await self._apply_network(running, wanted)
+        try:
+            await self._apply_ssh(running, wanted)
+        except OSError:
+            try:
+                await self._apply_network(wanted, running)
+            except OSError as exc:
+                log.error("network not put back after a failed SSH apply",
+                          extra={"reason": str(exc)})
+            raise
+
+    async def _put_back(self, applied: Config, saved: Config | None) -> None:
+        for apply, what in ((self._apply_network, "network"), (self._apply_ssh, "SSH")):
+            try:
+                await apply(applied, saved)
+            except OSError as exc:
+                log.error("%s not put back after a failed save", what,
+                          extra={"reason": str(exc)})
+
+    async def _apply_ssh(self, running: Config | None, wanted: Config | None) -> None:
+        if (self.ssh is None or running is None or wanted is None
+                or running.ssh == wanted.ssh):
+            return
+        await asyncio.get_running_loop().run_in_executor(None, self.ssh.apply, wanted.ssh)
+        await self.ssh_status()
+
+    async def apply_ssh_at_start(self) -> None:
+        """Make the system's SSH follow the loaded configuration (after an update or a
+        restored file the flag and keys on /data may not); a failure is logged, never fatal."""
+        if self.ssh is None:
+            return
+        try:
+            await asyncio.get_running_loop().run_in_executor(None, self.ssh.apply,
+                                                             self.config.ssh)
+        except OSError as exc:
+            log.error("SSH settings not applied at start", extra={"reason": str(exc)})
+        await self.ssh_status()
+
+    async def ssh_status(self) -> SshStatus:
+        """Ask the backend whether SSH is on (kept in `ssh_seen` for pages drawn without
+        asking again)."""
+        if self.ssh is None:
+            self.ssh_seen = SshStatus(False, "not managed by TipRing on this system (its own "
+                                             "SSH settings apply)")
+        else:
+            self.ssh_seen = await asyncio.get_running_loop().run_in_executor(None,
+                                                                             self.ssh.status)
+        return self.ssh_seen
 
     async def _apply_network(self, running: Config | None, wanted: Config | None) -> None:
         """Network settings go to the system before they are saved: a failed apply raises
@@ -491,6 +545,7 @@ async def serve(options: Options, services: Sequence[Service] = ()) -> int:
     stoppers: list[Stopper] = []
     try:
         device.start()
+        await device.apply_ssh_at_start()
         await device.start_telephony()
         for service in services:
             stoppers.append(await service(device))

@@ -14,14 +14,14 @@ from typing import Any, Literal
 import tipring
 from tipring.config import AccountConfig, DeviceConfig, LineConfig, NetworkConfig, Secret
 from tipring.config.passwords import MAX_LENGTH, MIN_LENGTH
-from tipring.config.schema import FeatureCodes
+from tipring.config.schema import FeatureCodes, SshConfig
 
 from .tokens import MAX_LIFETIME_S, MAX_NAME, MIN_LIFETIME_S
 
 # Component name -> the config table its JSON body holds.
 TABLES: dict[str, type] = {
     "Account": AccountConfig, "Line": LineConfig, "FeatureCodes": FeatureCodes,
-    "Network": NetworkConfig, "Device": DeviceConfig,
+    "Network": NetworkConfig, "Device": DeviceConfig, "Ssh": SshConfig,
 }
 
 
@@ -225,6 +225,12 @@ def _paths() -> dict[str, Any]:
                                  body="FeatureCodes")},
         "/network": {"put": _op("Change the network settings", body="Network")},
         "/device": {"put": _op("Change region, time zone, name, log level", body="Device")},
+        "/ssh": {"get": _op("SSH access: enabled, authorized_keys, each key's type, bits, "
+                            "comment and fingerprint (SHA256:..., as ssh-keygen -l), and "
+                            "status {on, detail}: whether the SSH server runs now"),
+                 "put": _op("Switch SSH on or off and set the public keys it takes (only the "
+                            "fields given); on needs at least one key (no password logins)",
+                            body="Ssh")},
         "/phone/{line}/{action}": {"post": _optional_body(_op(
             "Virtual phone (sim board): lift, hangup, flash, dtmf, rotary; body "
             "{\"digits\": \"...\"} for dialling", params=("line", "action"),

@@ -1,4 +1,5 @@
-"""Security page: change the admin password, see and end sessions, the web page's address.
+"""Security page: change the admin password, see and end sessions, the web page's address,
+SSH access (off by default, keys only).
 
 A password change needs the current password (so a borrowed, signed-in browser cannot lock the
 owner out), is rate limited like sign-in, signs out every other browser and revokes API tokens.
@@ -16,9 +17,9 @@ from typing import Any
 
 from aiohttp import web
 
-from tipring.config import Config, Secret
+from tipring.config import Config, ConfigError, Secret
 
-from . import forms, tls
+from . import forms, ssh, tls
 from .appstate import client_address, device, session, state
 from tipring.config.passwords import RULES, hash_password, password_problems
 from .render import notify, render, see_other
@@ -36,7 +37,8 @@ TOKEN_LIFETIMES = {"1d": ("1 day", 86400), "30d": ("30 days", 30 * 86400),
 def _context(request: web.Request, *, errors: dict[str, str] | None = None,
              web_errors: dict[str, str] | None = None, posted: Any = None,
              other: list[str] | None = None,
-             token_errors: dict[str, str] | None = None) -> dict[str, Any]:
+             token_errors: dict[str, str] | None = None,
+             ssh_view: dict[str, Any] | None = None) -> dict[str, Any]:
     config = device(request).config
     now, current = time.monotonic(), session(request)
     sessions = [{"label": s.label, "address": s.address, "agent": s.agent,
@@ -53,6 +55,7 @@ def _context(request: web.Request, *, errors: dict[str, str] | None = None,
         "sessions": sessions, "https": config.web.https, "secure": request.secure,
         "fingerprint": tls.current_fingerprint(_cert_files(request)),
         "accounts": [(a.id, a.allow_sip_from) for a in config.accounts],
+        "ssh": ssh_view or ssh.view(config.ssh, device(request).ssh_seen),
     }
 
 
@@ -98,7 +101,37 @@ async def https_submit(request: web.Request) -> web.Response:
 
 
 async def security_page(request: web.Request) -> web.Response:
+    await device(request).ssh_status()
     return render(request, "security.html", **_context(request))
+
+
+async def ssh_submit(request: web.Request) -> web.Response:
+    """SSH on/off and the keys it takes; applied to the system, then saved (or neither)."""
+    form = await request.post()
+    text, wanted = str(form.get("ssh.authorized_keys", "")), "ssh.enabled" in form
+    keys, numbers = ssh.keys_from_text(text)
+    dev = device(request)
+
+    def again(code: int, error: str | None, other: list[str]) -> web.Response:
+        shown = ssh.view(dev.config.ssh, dev.ssh_seen, posted_text=text, error=error,
+                         posted_enabled=wanted)
+        return render(request, "security.html", code=code,
+                      **_context(request, other=other, ssh_view=shown))
+
+    try:
+        config = await dev.apply_config(ssh.with_ssh(dev.config, wanted, keys))
+    except ConfigError as exc:
+        error, other = ssh.key_errors(exc, numbers)
+        return again(400, error, other)
+    except OSError as exc:
+        return again(500, None, [f"SSH was not changed: {exc.strerror or exc}"])
+    log.info("SSH settings saved", extra={"enabled": config.ssh.enabled,
+                                          "keys": len(config.ssh.authorized_keys)})
+    status = await dev.ssh_status()
+    notify(request, f"SSH settings saved ({len(config.ssh.authorized_keys)} key(s)). SSH is "
+                    f"{'on' if status.on else 'off'}"
+                    + (f" ({status.detail})." if status.detail else "."))
+    return see_other("/security#ssh")
 
 
 async def change_password(request: web.Request) -> web.Response:
@@ -221,6 +254,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/security/sessions/{label}/end", end_session),
         web.post("/security/web", web_submit),
         web.post("/security/https", https_submit),
+        web.post("/security/ssh", ssh_submit),
         web.post("/security/tokens", create_token),
         web.post("/security/tokens/{id}/revoke", revoke_token),
     ]

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from . import api, dialplan, maintenance, phone, security, settings, signin, status, tls
+from . import api, dialplan, maintenance, phone, security, settings, signin, ssh, status, tls
 from .access import access
 from .appstate import STATE, WebState
 from .memory import return_large_blocks
@@ -63,7 +63,7 @@ def make_app(device: Device) -> web.Application:
                           tokens=ApiTokens.beside(device.options.config_path))
     app.on_response_prepare.append(_headers)
     app.on_shutdown.append(_closing)
-    for module in (signin, status, settings, dialplan, security, maintenance, phone, api):
+    for module in (signin, status, settings, dialplan, security, maintenance, phone, ssh, api):
         app.router.add_routes(module.routes())
     app.router.add_static("/static", STATIC, follow_symlinks=False)
     return app
