@@ -224,6 +224,24 @@ def test_plain_http_port_sends_browsers_to_the_https_page(
     asyncio.run(scenario())
 
 
+def test_security_page_sets_the_redirect_port(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+
+    async def scenario(client: TestClient, device: Device) -> None:
+        await setup_done(client)
+        token = await csrf_for(client, "/security")
+        form = {"csrf": token, "web.listen": "127.0.0.1", "web.port": "8080"}
+        same = await client.post("/security/web", data={**form, "web.redirect_port": "8080"})
+        assert same.status == 400
+        assert "must not be the web port itself (8080)" in await same.text()
+        assert device.config.web.redirect_port == 0
+        ok = await client.post("/security/web", data={**form, "web.redirect_port": "8081"},
+                               allow_redirects=False)
+        assert ok.status == 303 and device.config.web.redirect_port == 8081
+
+    run_client(config, scenario)
+
+
 def test_redirect_port_must_differ_from_the_web_port() -> None:
     from tipring.config import ConfigError, config_from_dict, config_to_dict, default_config
 

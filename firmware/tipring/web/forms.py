@@ -202,6 +202,9 @@ WEB_FIELDS = (
     Field("listen", "Web page address", "127.0.0.1 = this device only; 0.0.0.0 = every "
           "interface. Takes effect after a restart."),
     Field("port", "Web page port", "Takes effect after a restart."),
+    Field("redirect_port", "HTTP redirect port",
+          "With HTTPS on, plain http:// on this port sends browsers to the HTTPS page "
+          "(e.g. 80); 0 = none. Takes effect after a restart."),
 )
 
 DEVICE = Section("device", DeviceConfig, DEVICE_FIELDS)
