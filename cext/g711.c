@@ -102,7 +102,7 @@ void tr_dsp_init(void)
     tables_ready = 1;
 }
 
-int tr_dsp_abi_version(void) { return 7; }
+int tr_dsp_abi_version(void) { return 8; }
 
 void tr_ulaw_encode(const int16_t *pcm, uint8_t *code, size_t n)
 {

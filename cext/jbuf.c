@@ -15,12 +15,13 @@ enum {
     FRAME = 160,
     RESYNC = 16000,              /* 2 s off the timeline: a new timeline, not jitter */
     SAFETY = 20,                 /* 2.5 ms on top of the percentile */
-    SHRINK_STEP = 8,             /* 1 ms per 200 ms update: 5 ms/s */
+    SHRINK_STEP = 16,             /* 2 ms per 200 ms update: 10 ms/s */
     UPDATE_FRAMES = 10,          /* re-evaluate the target every 200 ms */
     ADJUST_SPEECH = 80,          /* |err| that justifies a pitch-period edit in speech: 10 ms */
     ADJUST_QUIET = 40,           /* ... and in a quiet frame: 5 ms */
     QUIET_POWER = 130 * 130,     /* mean square below about -45 dBm0 */
     PEAK_SPAN = 100,             /* packets within which a second peak confirms a spike */
+    PEAK_SURPRISE = 2,           /* ... and how much closer than the window predicts they must be */
     BURST_GAP = 40,              /* arrivals closer than 5 ms are one release of a queue */
     LATE_COST = 80,              /* delay one percentage point of late loss is worth: 10 ms */
     CATCH_UP = 160,              /* overdue audio a talkspurt may resume with after a stall */
@@ -40,6 +41,7 @@ static void forget_stream(tr_jbuf_t *jb)
     jb->window_head = 0;
     jb->unconfirmed_lost = 0;
     jb->since_peak = PEAK_SPAN + 1;
+    jb->peak_span = PEAK_SPAN;
     tr_plc_init(&jb->plc);
 }
 
@@ -106,7 +108,7 @@ static void note_peak(tr_jbuf_t *jb, int64_t offset, int64_t arrival)
             jb->last_peak = (int32_t)offset;
     } else {
         int64_t covered = offset < jb->last_peak ? offset : jb->last_peak;
-        if (jb->since_peak <= PEAK_SPAN && covered + SAFETY > jb->target) {
+        if (jb->since_peak <= jb->peak_span && covered + SAFETY > jb->target) {
             jb->target = covered + SAFETY > jb->max_delay ? jb->max_delay
                                                           : (int32_t)(covered + SAFETY);
             if (jb->target > jb->cover)
@@ -314,6 +316,15 @@ static void update_target(tr_jbuf_t *jb, int64_t now)
     else
         jb->target = wanted > jb->target - SHRINK_STEP ? wanted : jb->target - SHRINK_STEP;
     choose_cover(jb, sorted, jb->window_len, now);
+    /* Two misses confirm a spike only when they come PEAK_SURPRISE times closer together than
+     * the window's own share of misses at this target predicts: where the target leaves 1 % of
+     * packets late by choice (the cost said so), misses 100 packets apart are that choice, not a
+     * spike, and must not ratchet the target up (on Gaussian jitter they kept it a grid step
+     * high). With no misses expected, any two within PEAK_SPAN packets are a spike. */
+    int64_t misses = percent_over(sorted, jb->window_len, jb->target - SAFETY);  /* % x n */
+    int64_t span = misses > 0 ? (int64_t)jb->window_len * 100 / (misses * PEAK_SURPRISE)
+                              : PEAK_SPAN;
+    jb->peak_span = span < PEAK_SPAN ? (int32_t)span : PEAK_SPAN;
 }
 
 static int32_t count_valid(const tr_jbuf_t *jb, int64_t from, int32_t n)
@@ -602,7 +613,12 @@ void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
          * that is shed in speech only by the drop that realigns playout with packet starts. */
         jb->waited = err > FRAME - ADJUST_SPEECH && !quiet ? jb->waited + 1 : 0;
         int realign_only = !quiet && jb->waited <= PATIENCE;
-        if (err > (quiet ? EDIT_SLACK : threshold) && shrink(jb, out, err, quiet, realign_only))
+        /* In the stream's first packets the base and the target are still being learnt (a
+         * faster packet lowers the base, the jitter seen so far raises the target): an edit
+         * now would only be undone, so playout keeps the delay it started with, or grows. */
+        int learning = jb->window_len < STARTUP;
+        if (!learning && err > (quiet ? EDIT_SLACK : threshold) &&
+            shrink(jb, out, err, quiet, realign_only))
             goto done;
         if (slack < -threshold - (quiet ? 0 : FRAME)) {
             stretch(jb, out);

@@ -211,11 +211,15 @@ int32_t tr_plc_pitch(const tr_plc_t *plc);
  *   (% of the window's packets later than d) x 10 ms + d: a thin heavy tail (a few long stalls)
  *   costs more delay to cover than the loss it saves, so the percentile is only a cap. Clamped to
  *   [min, max] (fixed mode: always min). A higher target applies at once (grow fast); a lower one
- *   is approached at 5 ms/s (shrink slowly), so one quiet interval does not undo what a spike
- *   taught. A spike too short to move the percentile still counts: a second packet missing its
- *   slot within 100 packets of another raises the target at once to cover the smaller of the
- *   two. Packets arriving within 5 ms of each other (a stalled queue released at once) are one
- *   peak, so a single stall does not confirm itself.
+ *   is approached at 10 ms/s (shrink slowly: a 100 ms spike takes 10 s to shed, so one quiet
+ *   interval does not undo what a spike taught, yet a past spike does not hold its delay for
+ *   the rest of the call). A spike too short to move the percentile still counts: a second
+ *   packet missing its slot soon after another raises the target at once to cover the smaller
+ *   of the two. "Soon" is within 100 packets, or within half the gap between misses that the
+ *   window predicts at the current target: where the cost chose to leave ~1 % of packets late,
+ *   misses ~100 packets apart are that choice, not a spike (on Gaussian jitter they ratcheted
+ *   the target a grid step up). Packets arriving within 5 ms of each other (a stalled queue
+ *   released at once) are one peak, so a single stall does not confirm itself.
  * - Cover (the delay playout aims at): a get() plays a whole 20 ms frame, and a frame starting
  *   mid-packet needs the next packet as early as one starting on it, yet plays each sample later.
  *   So the delays that waste nothing are those that start frames on packet starts: a grid 20 ms
@@ -235,6 +239,8 @@ int32_t tr_plc_pitch(const tr_plc_t *plc);
  *     already here, it is lost: conceal and move on. In the first 50 packets (statistics still
  *     thin) a late packet is held for up to half a frame past the cover. If held audio turns out
  *     lost, the concealment already played stands in for it: the gap is skipped at no extra cost.
+ *   - In the stream's first 50 packets (the base and the target still being learnt) playout
+ *     makes no drop: it keeps the delay it started at, or grows.
  *   - Edits are heard in speech, not in quiet frames (under about -45 dBm0), so: in a quiet
  *     frame any err over 2 ms is dropped (a pitch period, or exactly the samples that put frames
  *     back on packet starts) and err under -5 ms gets a pitch period inserted by concealment and
@@ -295,6 +301,7 @@ typedef struct {
     int64_t phase_ref;           /* where packet boundaries fall on the timeline */
     int32_t last_peak;           /* offset (r - b) of the last packet that missed its slot */
     int32_t since_peak;          /* packets since then */
+    int32_t peak_span;           /* packets within which a second miss confirms a spike */
     int64_t peak_arrival;        /* when it arrived (samples) */
     int16_t pcm[8192];
     uint8_t valid[8192];

@@ -209,12 +209,67 @@ def test_delay_grows_fast_on_a_spike_and_shrinks_slowly() -> None:
     spike_end = int(10.3 / 0.02) + 10  # frames: the spike's last packet has arrived
     assert targets[500] == 160
     assert max(targets[spike_end : spike_end + 15]) >= 110 * 8  # grown within 300 ms
-    # Then it decays by at most 5 ms per second, back to the minimum.
+    # Then it decays by at most 10 ms per second, back to the minimum: shrinking stays far slower
+    # than growing (120 ms at once), but a past spike no longer holds its delay for 20 s (it was
+    # 5 ms/s; G.1050 congestion episodes and Pareto stalls kept their delay long after they ended).
     later = targets[spike_end + 15 :]
     drops = [a - b for a, b in zip(later, later[50:], strict=False)]  # over 1 s
-    assert max(drops) <= 5 * 8 + 8
+    assert max(drops) <= 10 * 8 + 8
     assert later[-1] == 160
-    assert later.index(160) > 15 * 50  # ~100 ms to shed at 5 ms/s: no sooner than 15 s
+    assert later.index(160) > 8 * 50  # ~100 ms to shed at 10 ms/s: no sooner than 8 s
+
+
+def test_misses_the_target_leaves_by_choice_do_not_ratchet_it_up() -> None:
+    # Gaussian jitter (sigma 30 ms): the cost leaves about 1 % of packets late on purpose, so two
+    # misses within 100 packets are routine, not a spike. They used to raise the target over the
+    # 98th percentile (plus its 2.5 ms) in 62-70 % of frames, a grid step of delay for nothing.
+    for seed in (1, 2, 3):
+        trace = jt.make_trace("g30", 60, jt.gaussian(30, 30), seed=seed)
+        jb = ffi.new("tr_jbuf_t *")
+        lib.tr_jb_init(jb, 20, 300, 0)
+        arrivals = trace.arrivals()
+        out = ffi.new("int16_t[160]")
+        above, k = [], 0
+        for frame in range(int(61 / 0.02)):
+            now = 10.0 + frame * 0.02
+            while k < len(arrivals) and arrivals[k].arrival <= now:
+                p = arrivals[k]
+                lib.tr_jb_put(jb, trace.ssrc, p.seq, p.timestamp, 0, ULAW, p.payload, 160,
+                              int(p.arrival * 1e6))
+                k += 1
+            lib.tr_jb_get(jb, int(now * 1e6), out)
+            if frame > 500:  # the window is full
+                above.append(jb.stats.target_delay > jb.stats.jitter + 20)
+        assert sum(above) / len(above) < 0.35, (seed, sum(above) / len(above))
+
+
+def test_the_first_second_makes_no_drop_while_the_statistics_are_learnt() -> None:
+    # Speech starting with quiet frames: a faster second packet lowers the base, and playout used
+    # to drop the "excess" at once, then found frames starting mid-packet and the next packet not
+    # there: 16 drops and 483 samples lost over these ten starts. Now it keeps its first delay.
+    rng = random.Random(3)
+    quiet = [bytes(rng.choice((0xF0, 0x70, 0xF8, 0x78)) for _ in range(160)) for _ in range(25)]
+    loud = [bytes(rng.getrandbits(8) for _ in range(160)) for _ in range(225)]
+    shrinks = lost = 0
+    for seed in range(11, 21):
+        trace = jt.make_trace("start", 5, jt.gaussian(30, 10), seed=seed, payloads=quiet + loud)
+        jb = ffi.new("tr_jbuf_t *")
+        lib.tr_jb_init(jb, 0, 300, 0)
+        arrivals = trace.arrivals()
+        out = ffi.new("int16_t[160]")
+        k = 0
+        for frame in range(50):
+            now = 10.0 + frame * 0.02
+            while k < len(arrivals) and arrivals[k].arrival <= now:
+                p = arrivals[k]
+                lib.tr_jb_put(jb, trace.ssrc, p.seq, p.timestamp, 0, ULAW, p.payload, 160,
+                              int(p.arrival * 1e6))
+                k += 1
+            lib.tr_jb_get(jb, int(now * 1e6), out)
+        shrinks += jb.stats.shrinks
+        lost += jb.stats.lost_samples
+    assert shrinks == 0
+    assert lost <= 2 * 160  # one packet here really is late (seed 15)
 
 
 @pytest.mark.parametrize("ppm", [100, -100])
@@ -432,10 +487,12 @@ def test_sustained_heavy_tailed_stalls_keep_delay_and_late_loss_low() -> None:
     arrived = in_time(trace)
     # Missed: late, skipped after a stall, or cut by a pitch-period edit (which the probe sees
     # as not played). speexdsp's buffer misses 7.7 % of a 40 s run of this network (bench/).
+    # Since misses a stall's own tail predicts no longer confirm a spike, and a spike's delay is
+    # shed at 10 ms/s, this run misses 6.2 % (was 5.3 %) at 37 ms mean delay (was 68 ms).
     missed = sum(counts.get(n) != 1 for n in arrived) / len(arrived)
-    assert missed < 0.06, missed
+    assert missed < 0.07, missed
     # Covering the tail (the 98th percentile is over 300 ms) used to hold about 250 ms.
-    assert statistics.mean(speech_delays(delays, trace)) < 100 * 8
+    assert statistics.mean(speech_delays(delays, trace)) < 50 * 8
 
 
 def test_g1050_path_plays_nearly_everything_that_arrived() -> None:

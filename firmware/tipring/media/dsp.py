@@ -25,7 +25,7 @@ except ImportError as exc:  # pragma: no cover - exercised only on a broken inst
         f"libffi-dev), then `pip install .` ({exc})"
     ) from exc
 
-ABI_VERSION = 7
+ABI_VERSION = 8
 
 if lib.tr_dsp_abi_version() != ABI_VERSION:  # pragma: no cover - a stale build
     raise ImportError(
