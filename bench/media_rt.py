@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import random
 import socket
 import statistics
@@ -84,17 +85,27 @@ def loud_in_packet(datagram: bytes) -> int | None:
 
 @dataclass
 class Taps:
-    from_device: list[float] = field(default_factory=list)  # arrival time of each click's packet
-    to_device: list[tuple[float, int]] = field(default_factory=list)  # (sent, sample index)
+    """The relay's packets, kept as they pass and looked at after the call: the relay runs in
+    the device's process, so decoding them there would take the interpreter from the device's
+    own threads during the measurement."""
+
+    device_packets: list[tuple[bytes, float]] = field(default_factory=list)  # (datagram, arrival)
+    far_packets: list[tuple[bytes, float]] = field(default_factory=list)  # (datagram, sent)
 
     def device_packet(self, datagram: bytes, arrival: float) -> None:
-        if loud_in_packet(datagram) is not None:
-            self.from_device.append(arrival)
+        self.device_packets.append((datagram, arrival))
 
     def far_packet(self, datagram: bytes, sent: float) -> None:
-        index = loud_in_packet(datagram)
-        if index is not None:
-            self.to_device.append((sent, index))
+        self.far_packets.append((datagram, sent))
+
+    def from_device(self) -> list[float]:
+        """Arrival time of each packet from the device that carries a click."""
+        return [at for data, at in self.device_packets if loud_in_packet(data) is not None]
+
+    def to_device(self) -> list[tuple[float, int]]:
+        """(sent, index of the first loud sample) of each click packet sent to the device."""
+        return [(at, index) for data, at in self.far_packets
+                if (index := loud_in_packet(data)) is not None]
 
 
 # --- load generators (own processes) -------------------------------------------------------------
@@ -196,21 +207,26 @@ async def run_call(workdir: Path, seconds: float, load: bool = True) -> None:
         try:
             await dial(rig)
             audio = device.board.lines[0].audio
-            xruns_before = audio.overruns + audio.underruns
+            xruns_before = (audio.overruns, audio.underruns)
+            load_before = os.getloadavg()
             for loader in loaders if load else []:
                 loader.start()
             spoken_end = rig.phone.speak(click_train(seconds))
             spoken_start = spoken_end - seconds
-            buffer_delays: list[float] = []
+            buffer: list[tuple[float, float, float]] = []  # (time, target, current delay)
             deadline = time.monotonic() + seconds
             while time.monotonic() < deadline:
                 await asyncio.sleep(1.0)
                 call = device.status()["lines"][0]["call"]
                 if call and call["rtp"]:
-                    buffer_delays.append(call["rtp"]["buffer_delay_ms"] / 1000)
-            xruns = audio.overruns + audio.underruns - xruns_before
+                    buffer.append((time.monotonic(), call["rtp"]["buffer_target_ms"] / 1000,
+                                   call["rtp"]["buffer_delay_ms"] / 1000))
+            overruns = audio.overruns - xruns_before[0]
+            underruns = audio.underruns - xruns_before[1]
+            load_after = os.getloadavg()
             heard = list(rig.phone._heard)  # (play time, period): the sim handset's record
             period_origin = audio._t0  # the port's period schedule (private to the sim board)
+            audio_lead = audio.playout_lead
             call = device.status()["lines"][0]["call"] or {}
             state = device.status()["lines"][0]["state"]
             for loader in loaders if load else []:  # the load ends before the hang-up
@@ -237,7 +253,7 @@ async def run_call(workdir: Path, seconds: float, load: bool = True) -> None:
 
     # Capture -> wire: match each click spoken to the first packet carrying one after it.
     capture, framed = [], []
-    arrivals = iter(sorted(taps.from_device))
+    arrivals = iter(sorted(taps.from_device()))
     arrival = next(arrivals, None)
     for start in range(CLICK_EVERY // 2, int(seconds * RATE) - len(CLICK), CLICK_EVERY):
         said = spoken_start + start / RATE
@@ -257,18 +273,22 @@ async def run_call(workdir: Path, seconds: float, load: bool = True) -> None:
         index = first_loud(period)
         if index is not None:
             played.append(at + index / RATE)
-    playout, raw = [], []
-    buffer = statistics.median(buffer_delays) if buffer_delays else 0.0
+    playout, raw, held = [], [], []
+    times = [t for t, _, _ in buffer]
     cursor = 0
-    for sent, index in sorted(taps.to_device):
+    for sent, index in sorted(taps.to_device()):
         packet_start_wire = sent  # the packet's first sample is there when the packet is
         while cursor < len(played) and played[cursor] < sent:
             cursor += 1
-        if cursor < len(played) and played[cursor] - sent < 0.5:
+        if buffer and cursor < len(played) and played[cursor] - sent < 0.5:
             first_sample_played = played[cursor] - index / RATE
+            # The jitter buffer's figures in the status reading nearest this click.
+            _, target, delay = buffer[min(range(len(buffer)), key=lambda i: abs(times[i] - sent))]
             raw.append(first_sample_played - packet_start_wire)
-            playout.append(first_sample_played - packet_start_wire - buffer)
+            playout.append(first_sample_played - packet_start_wire - target)
+            held.append(delay - target)
             cursor += 1
+    targets = [target for _, target, _ in buffer]
 
     rtp = call.get("rtp") or {}
     print(f"call of {seconds:.0f} s, still {state} at the end; device received "
@@ -277,12 +297,17 @@ async def run_call(workdir: Path, seconds: float, load: bool = True) -> None:
     web, sip = loads.get("web", (0, 0)), loads.get("sip", (0, 0))
     print(f"load: {web[0]} web requests answered ({web[0] / seconds:.1f}/s, {web[1]} failed), "
           f"{sip[0]} junk SIP datagrams ({sip[0] / seconds:.0f}/s)")
-    print(f"xruns (audio deadline misses): {xruns}   target 0")
+    print(f"xruns (audio deadline misses): {overruns + underruns} ({overruns} overruns, "
+          f"{underruns} underruns)   target 0")
+    print(f"machine load average (1 min) {load_before[0]:.2f} as the call began, "
+          f"{load_after[0]:.2f} as it ended ({os.cpu_count()} cores)")
     print(f"end of call: {ending}")
     print(f"capture -> wire, from the end of the capture period: {percentiles(capture)}")
     print(f"capture -> wire, from the click (with framing):      {percentiles(framed)}")
-    print(f"wire -> playout, less the jitter buffer ({buffer * 1000:.1f} ms): "
-          f"{percentiles(playout)}")
+    print(f"wire -> playout, less the jitter buffer's target:     {percentiles(playout)}")
+    print(f"  of which the device's playout lead {audio_lead * 1000:.1f} ms; the buffer held "
+          f"packets over its target by {percentiles(held)} (target median "
+          f"{statistics.median(targets) * 1000 if targets else 0:.1f} ms)")
     print(f"wire -> playout, jitter buffer included:              {percentiles(raw)}")
     print("target: 25 ms or less each (capture period end and jitter buffer excluded)")
 

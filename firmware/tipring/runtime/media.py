@@ -21,11 +21,19 @@ come from a leg say which: `MediaStats.leg`, `RemoteBye.leg`, and remote digits 
 Arrival times come from the kernel's receive timestamps (SO_TIMESTAMPNS) where available, since
 draining once per frame would otherwise quantise every arrival to the 20 ms frame clock and
 inflate the jitter the buffer sees.
+
+The thread must meet every period's deadline (the audio device's playout lead) while the loop
+thread renders pages or parses junk SIP. Two things stand between it and the CPU: the scheduler,
+so it asks for SCHED_FIFO when allowed (the image runs as root; elsewhere it keeps the normal
+policy); and the GIL, which it gives up around every socket and C call of a period and must win
+back each time: a thread that wants it waits up to the interpreter's switch interval (5 ms by
+default) before a busy holder is made to let go, so it lowers that interval to 1 ms.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import socket
 import struct
@@ -56,6 +64,8 @@ from tipring.media.telephone_event import DigitEnded, DigitStarted, EventReceive
 log = logging.getLogger("tipring.media")
 
 STATS_EVERY = 1.0  # seconds between statistics events
+REALTIME_PRIORITY = 20  # SCHED_FIFO priority of the audio threads (1-99; IRQ threads run at 50)
+SWITCH_INTERVAL = 0.001  # seconds a busy thread keeps the GIL from an audio thread that wants it
 # Python's socket module does not name it (3.11 to 3.13 at least); Linux's value is 35 on the
 # architectures the image targets (asm-generic: arm, aarch64; also x86).
 _TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
@@ -146,7 +156,8 @@ class MediaThread(threading.Thread):
     def __init__(self, audio: AudioPort, on_event: Callable[[MediaEvent], None], *,
                  path: AudioPath | None = None, play_remote_digits: bool = False,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 realtime_priority: int | None = REALTIME_PRIORITY) -> None:
         super().__init__(name=f"audio-line{audio.line}", daemon=True)
         self.audio = audio
         self.path = path or AudioPath()
@@ -155,6 +166,7 @@ class MediaThread(threading.Thread):
         self.on_event = on_event
         self.clock = clock
         self.wall = wall
+        self.realtime_priority = realtime_priority  # None: never ask for SCHED_FIFO
         self.legs: dict[str, _Leg] = {}  # this thread's own; read from others only in tests
         self._attached: set[str] = set()  # the callers' view, to refuse a third leg at once
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -276,9 +288,22 @@ class MediaThread(threading.Thread):
 
     # --- the loop (this thread) ---------------------------------------------------------------
 
+    def _claim_realtime(self) -> None:
+        """Real-time scheduling for this thread where permitted; the normal policy otherwise."""
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
+        if self.realtime_priority is None or not hasattr(os, "sched_setscheduler"):
+            return
+        try:  # pid 0: on Linux, the calling thread alone
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
+        except (OSError, ValueError) as exc:  # EPERM without CAP_SYS_NICE / RLIMIT_RTPRIO
+            log.info("audio thread keeps the normal scheduling policy (%s)", exc,
+                     extra={"line": self.audio.line})
+
     def run(self) -> None:
         reason = "stopped"
         try:
+            self._claim_realtime()
             self.audio.start()
             next_stats = self.clock() + STATS_EVERY
             while not self._stopping:
