@@ -268,3 +268,36 @@ def test_audio_thread_runs_sched_fifo_when_permitted_and_normal_otherwise(
     assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the test's own thread is untouched
     policy, interval, stopped = scheduling_of_audio_thread(monkeypatch, refuse=True)
     assert policy == os.SCHED_OTHER and stopped.reason == "stopped"  # refused: runs all the same
+
+
+def test_collector_frozen_while_any_line_has_audio() -> None:
+    """A full garbage collection holds the GIL for tens of ms: not while audio runs."""
+    import gc
+
+    boards = [create_sim_board(1) for _ in range(2)]
+    threads = [MediaThread(board.lines[0].audio, lambda event: None) for board in boards]
+    assert gc.get_freeze_count() == 0
+    def running(index: int) -> None:  # its audio port starts inside the freeze
+        threads[index].start()
+        deadline = time.monotonic() + 3
+        while not boards[index].lines[0].audio.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    try:
+        kept = [object()]  # a container the collector tracks, made before any audio
+        running(0)
+        assert gc.get_freeze_count() > 0 and not any(kept is o for o in gc.get_objects())
+        running(1)
+        threads[0].stop()
+        threads[0].join(timeout=2)
+        assert gc.get_freeze_count() > 0  # the other line still has audio
+        threads[1].stop()
+        threads[1].join(timeout=2)
+        assert gc.get_freeze_count() == 0  # handed back: cycles made before are freed again
+        assert any(kept is o for o in gc.get_objects())
+    finally:
+        for thread in threads:
+            thread.stop()
+            thread.join(timeout=2)
+        for board in boards:
+            board.close()
