@@ -434,10 +434,10 @@ class VirtualHandset:
     def _mouth(self, t0: float, first: int, count: int) -> bytes:
         """Samples `first`..`first+count` of a port timeline that starts at clock time `t0`."""
         end = first + count
-        mix = [0] * count
+        pieces: list[list[tuple[int, array]]] = [[], []]  # per stream: (offset, samples)
         with self._lock:
             live = self._off_hook and self._linefeed is not Linefeed.OPEN
-            for stream in (self._voice, self._dtmf):
+            for stream, found in zip((self._voice, self._dtmf), pieces, strict=True):
                 while stream:
                     head = stream[0]
                     if round((head.start - t0) * SAMPLE_RATE) + len(head.samples) > first:
@@ -449,11 +449,21 @@ class VirtualHandset:
                     start = round((segment.start - t0) * SAMPLE_RATE)
                     if start >= end:
                         break
-                    samples = segment.samples
-                    for i in range(max(first, start), min(end, start + len(samples))):
-                        mix[i - first] += samples[i - start]
+                    low, high = max(first, start), min(end, start + len(segment.samples))
+                    if low < high:
+                        found.append((low - first, segment.samples[low - start : high - start]))
+        out = array("h", bytes(2 * count))
         if not live:
-            return bytes(2 * count)
+            return out.tobytes()
+        if not (pieces[0] and pieces[1]):  # one stream: its segments never overlap, copy them
+            for offset, samples in pieces[0] or pieces[1]:
+                out[offset : offset + len(samples)] = samples
+            return _le_bytes(out)
+        # Speech and DTMF at once (the phone's mixer): sum and clip.
+        mix = [0] * count
+        for offset, samples in pieces[0] + pieces[1]:
+            for i, value in enumerate(samples, offset):
+                mix[i] += value
         return _le_bytes(array("h", (max(-32768, min(32767, v)) for v in mix)))
 
     # -- ear: what the phone hears ----------------------------------------------------------------

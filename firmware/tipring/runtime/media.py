@@ -70,6 +70,9 @@ log = logging.getLogger("tipring.media")
 
 STATS_EVERY = 1.0  # seconds between statistics events
 REALTIME_PRIORITY = 20  # SCHED_FIFO priority of the audio threads (1-99; IRQ threads run at 50)
+# RTCP comes every few seconds: its socket is read every 10th frame (200 ms), with the kernel's
+# arrival times, rather than costing a receive call every frame.
+RTCP_DRAIN_FRAMES = 10
 SWITCH_INTERVAL = 0.001  # seconds a busy thread keeps the GIL from an audio thread that wants it
 # Python's socket module does not name it (3.11 to 3.13 at least); Linux's value is 35 on the
 # architectures the image targets (asm-generic: arm, aarch64; also x86).
@@ -219,10 +222,11 @@ class MediaThread(threading.Thread):
                              f"({sorted(self._attached)}); detach one before attaching {leg!r}")
         self._attached.add(leg)
         if _TIMESTAMPNS is not None:
-            try:
-                rtp_sock.setsockopt(socket.SOL_SOCKET, _TIMESTAMPNS, 1)
-            except OSError:
-                pass
+            for sock in (rtp_sock, rtcp_sock):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, _TIMESTAMPNS, 1)
+                except OSError:
+                    pass
         law = Law.ALAW if stream.config.payload_type == 8 else Law.ULAW
         silence = bytes([0xD5 if law is Law.ALAW else 0xFF]) * PERIOD_SAMPLES
 
@@ -338,6 +342,7 @@ class MediaThread(threading.Thread):
             self._claim_realtime()
             self.audio.start()
             next_stats = self.clock() + STATS_EVERY
+            frame = 0
             while not self._stopping:
                 try:
                     captured = self.audio.read()
@@ -351,9 +356,10 @@ class MediaThread(threading.Thread):
                 report = bool(self.legs) and now >= next_stats
                 if report:
                     next_stats = now + STATS_EVERY
+                frame += 1
                 for leg in list(self.legs.values()):
                     self._send(leg, self.path.payload(leg.name))
-                    self._drain(leg, now)
+                    self._drain(leg, now, drain_rtcp=frame % RTCP_DRAIN_FRAMES == 0)
                     self._rtcp(leg, now)
                     if report:
                         self.on_event(self.stats(leg.name))
@@ -430,7 +436,7 @@ class MediaThread(threading.Thread):
             arrival = now - max(0.0, min(age, 1.0))
         return data, source, arrival
 
-    def _drain(self, leg: _Leg, now: float) -> None:
+    def _drain(self, leg: _Leg, now: float, drain_rtcp: bool = True) -> None:
         stream = leg.stream
         while True:
             received = self._receive(leg, leg.rtp_sock, now)
@@ -460,11 +466,13 @@ class MediaThread(threading.Thread):
             else:
                 self.path.put(packet.ssrc, packet.sequence, packet.timestamp, packet.marker,
                               packet.payload_type, packet.payload, arrival, leg.name)
+        if not drain_rtcp:
+            return
         while True:
             received = self._receive(leg, leg.rtcp_sock, now)
             if received is None:
                 break
-            data, source, _ = received
+            data, source, arrival = received
             if leg.srtp is not None:
                 try:
                     data = leg.srtp.unprotect_rtcp(data)
@@ -472,7 +480,9 @@ class MediaThread(threading.Thread):
                     stream.stats.dropped["srtcp rejected"] += 1
                     continue
             said_bye = stream.remote_bye
-            stream.incoming_rtcp(data, (source[0], source[1]), now, self.wall())
+            # Its arrival time, not ours: round-trip times and our DLSR depend on it.
+            stream.incoming_rtcp(data, (source[0], source[1]), arrival,
+                                 self.wall() - (now - arrival))
             if stream.remote_bye and not said_bye:
                 self.on_event(RemoteBye(leg.name))
 
