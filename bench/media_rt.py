@@ -200,6 +200,7 @@ async def run_call(workdir: Path, seconds: float, load: bool = True) -> None:
         w.setframerate(RATE)
         w.writeframes(click_train(seconds + 30))
     taps = Taps()
+    spoken = click_train(seconds)  # made now: building it in the call would load the device
     async with call_rig(workdir, call_seconds=seconds + 30, far_audio=far_audio) as rig:
         device = rig.device
         stop_web = await start_web(device)
@@ -223,7 +224,7 @@ async def run_call(workdir: Path, seconds: float, load: bool = True) -> None:
             load_before = os.getloadavg()
             for loader in loaders if load else []:
                 loader.start()
-            spoken_end = rig.phone.speak(click_train(seconds))
+            spoken_end = rig.phone.speak(spoken)
             spoken_start = spoken_end - seconds
             buffer: list[tuple[float, float, float]] = []  # (time, target, current delay)
             deadline = time.monotonic() + seconds
