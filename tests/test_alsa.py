@@ -253,13 +253,17 @@ def test_playback_starts_one_lead_ahead_and_keeps_that_level_after_a_stall() -> 
     for value in (2, 3):  # in step with the capture clock: a period played per period written
         play.queued -= 160
         port.write(bytes([value]) * PERIOD_BYTES)
-    assert port.playout_trimmed == 0 and play.queued == 40 + 160
-    # A stall, then the buffered capture periods read at once, a write for each: the first
-    # refills the device, the others would only add latency.
+    port.write(b"\x07" * PERIOD_BYTES)  # a driver whose pointer moves a period at a time shows
+    assert port.playout_trimmed == 0  # the lead and the period playing: that is in step too
+    play.queued -= 2 * 160  # two periods later: back at the lead
+    assert play.queued == 40
+    # A stall, then the buffered capture periods read at once, a write for each: the first two
+    # refill the device (the second within the bound a coarse pointer needs), the rest would
+    # only add latency.
     play.queued = 0
-    for value in (4, 5, 6):
+    for value in (4, 5, 6, 8):
         port.write(bytes([value]) * PERIOD_BYTES)
-    assert port.playout_trimmed == 2 and play.written[-1] == b"\x04" * PERIOD_BYTES
+    assert port.playout_trimmed == 2 and play.written[-1] == b"\x05" * PERIOD_BYTES
     port.stop()
 
 

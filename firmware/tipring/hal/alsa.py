@@ -14,14 +14,17 @@ Xruns: a capture overrun (pyalsaaudio's read returns -EPIPE and re-prepares the 
 overrun; a playback PCM found in the XRUN state before a write counts one underrun (pyalsaaudio's
 write re-prepares and retries). Either way the stream restarts and the call goes on.
 
-Playout lead: ALSA starts playback at the first write (start threshold 1), so a stream started by
-the bare period would hold nothing more than it, and any later write slower than the first
-would underrun. So whenever playback (re)starts, the period goes out behind `playout_lead` of
-silence: from then on the device holds about that much audio as each capture period ends, which
-is both the playout latency and how late the media thread may be. The port keeps that level: a
-period written while the device already holds half a period more than the lead (a media thread
-catching up on buffered capture periods after a stall) is dropped and counted in
-`playout_trimmed`, or the surplus would stay queued, as latency, for the rest of the call.
+Playout lead: ALSA runs playback as soon as the first period is written (pyalsaaudio keeps
+alsa-lib's default start threshold), so a stream started by the bare period would hold nothing
+more than it, and any later write slower than the first would underrun. So whenever playback
+(re)starts, the period goes out behind `playout_lead` of silence: from then on the device holds
+about that much audio as each capture period ends, which is both the playout latency and how
+late the media thread may be. The port bounds that level: a period written while the device
+holds more than the lead plus a whole period (a media thread catching up on buffered capture
+periods after a stall) is dropped and counted in `playout_trimmed`, or the surplus would stay
+queued, as latency, for the rest of the call. The bound is a whole period above the lead, not
+less, because many drivers move the playback pointer a period at a time: a device in step can
+seem to hold the lead plus the period still playing.
 """
 
 from __future__ import annotations
@@ -253,7 +256,7 @@ class AlsaAudioPort(AudioPort):
                 log.debug("line %d: playback underrun on %s", self.line, self.playback_device)
             if state != _RUNNING_STATE:  # (re)starting: the lead goes first, as silence
                 data = bytes(2 * self._lead_frames) + data
-            elif self._queued(pcm) >= self._lead_frames + PERIOD_SAMPLES // 2:
+            elif self._queued(pcm) > self._lead_frames + PERIOD_SAMPLES:
                 self.playout_trimmed += 1
                 return
             while data:
