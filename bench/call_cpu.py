@@ -8,8 +8,11 @@ Over `--seconds` of the connected call we read, from /proc:
 - baresip's process (its SIP stack, RTP, jitter buffer, codec, and the file source and sndfile
   recorder it runs for the tests' benefit).
 The sim board itself does work real hardware does not (the virtual handset mixes its speech in
-Python for every period); its cost is measured on its own afterwards (an audio loop with no
-firmware behind it, same speech) and printed, with the firmware's figure without it.
+Python for every period). Its cost is measured during the call: the audio thread's CPU time
+(time.thread_time) spent inside the sim port's read and write, the handset's mixing included;
+the firmware's figure without it is the one compared. A separate loop with no firmware behind
+it (same speech, afterwards) is printed as a cross-check, but not used: run apart, at another
+moment of a shared machine, its figure wandered by half between runs.
 Target (issue 5): the firmware no more than baresip.
 
 Run: .venv/bin/python bench/call_cpu.py [--seconds 60]     (needs kamailio, baresip)
@@ -24,6 +27,7 @@ import threading
 import time
 import wave
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sim_call import call_rig, dial, hang_up, media_thread, process_cpu, thread_cpu
@@ -57,10 +61,36 @@ def write_wav(path: Path, samples: np.ndarray) -> Path:
     return path
 
 
+class PortCpu:
+    """CPU time the calling thread spends inside an audio port's read and write (the sim board's
+    own work, in the audio thread, during the call)."""
+
+    def __init__(self, port: Any) -> None:
+        self.seconds = 0.0
+        read, write = port.read, port.write
+
+        def timed_read() -> bytes:
+            start = time.thread_time()
+            try:
+                return read()
+            finally:
+                self.seconds += time.thread_time() - start
+
+        def timed_write(period: bytes) -> None:
+            start = time.thread_time()
+            try:
+                write(period)
+            finally:
+                self.seconds += time.thread_time() - start
+
+        port.read, port.write = timed_read, timed_write  # the instance's, for this call only
+
+
 async def measure_call(workdir: Path, seconds: float) -> dict[str, float]:
     talk = speech(seconds + 20)
     async with call_rig(workdir, call_seconds=seconds + 20,
                         far_audio=write_wav(workdir / "far.wav", talk)) as rig:
+        port_cpu = PortCpu(rig.device.board.lines[0].audio)
         await dial(rig)
         rig.phone.speak(talk.tobytes())
         await asyncio.sleep(2.0)  # past call set-up: the steady state of a call
@@ -69,10 +99,10 @@ async def measure_call(workdir: Path, seconds: float) -> dict[str, float]:
         far_pid = rig.far.process.pid
         assert far_pid is not None
         start = (time.monotonic(), process_cpu(), thread_cpu(audio.native_id),
-                 process_cpu(far_pid))
+                 process_cpu(far_pid), port_cpu.seconds)
         await asyncio.sleep(seconds)
         end = (time.monotonic(), process_cpu(), thread_cpu(audio.native_id),
-               process_cpu(far_pid))
+               process_cpu(far_pid), port_cpu.seconds)
         call = rig.device.status()["lines"][0]["call"]
         if rig.device.status()["lines"][0]["state"] != "connected":
             raise RuntimeError("the call did not last the measurement")
@@ -85,6 +115,7 @@ async def measure_call(workdir: Path, seconds: float) -> dict[str, float]:
     wall = end[0] - start[0]
     return {"wall": wall, "firmware": (end[1] - start[1]) / wall,
             "audio thread": (end[2] - start[2]) / wall, "baresip": (end[3] - start[3]) / wall,
+            "sim board": (end[4] - start[4]) / wall,
             "received": float(call["rtp"]["received_packets"] if call and call["rtp"] else 0),
             "recorded": recorded}
 
@@ -125,14 +156,14 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="call-cpu-") as tmp:
         figures = asyncio.run(measure_call(Path(tmp), args.seconds))
-    sim = sim_board_alone(min(args.seconds, 20.0))
-    firmware, baresip = figures["firmware"], figures["baresip"]
+    alone = sim_board_alone(min(args.seconds, 20.0))
+    firmware, baresip, sim = figures["firmware"], figures["baresip"], figures["sim board"]
     print(f"call of {figures['wall']:.1f} s measured ({figures['received']:.0f} packets "
           f"received by the device, {figures['recorded']:.1f} s decoded and recorded by baresip)")
     print("CPU seconds per call-second (user + system, from /proc):")
     print(f"  firmware process (sim board included) {firmware:.4f}")
     print(f"    of which its audio thread           {figures['audio thread']:.4f}")
-    print(f"  sim board alone (handset + port)      {sim:.4f}")
+    print(f"  sim board in the call (handset + port) {sim:.4f}   (run alone afterwards: {alone:.4f})")
     print(f"  firmware without the sim board        {max(firmware - sim, 0.0):.4f}")
     print(f"  baresip (same call)                   {baresip:.4f}")
     print(f"ratio firmware / baresip: {firmware / baresip:.2f} "

@@ -199,9 +199,10 @@ class LineHarness:
     def period_at_or_after(self, t: float) -> float:
         """Start of the first played period that begins at or after `t`: pass it as `since` to
         `heard`/`caller_id_audio` and sample i of the result is at that time + i / 8000 s.
-        (The first period written plays one period after the port started.)"""
-        k = max(1, math.ceil((t - self.audio_t0) / PERIOD_SECONDS - 1e-6))
-        return self.audio_t0 + k * PERIOD_SECONDS
+        (Playout runs the port's playout lead behind its capture periods.)"""
+        first = self.audio_t0 + self.audio.playout_lead
+        k = max(0, math.ceil((t - first) / PERIOD_SECONDS - 1e-6))
+        return first + k * PERIOD_SECONDS
 
     def of(self, kind: type) -> list[tuple[float, object]]:
         """Recorded (time, event or command) of one type, in order."""

@@ -49,8 +49,9 @@ def test_playback_bytes_reach_the_device_unchanged(alsa_env: Path) -> None:
     for period in played:
         port.write(period)
     port.stop()
-    assert (alsa_env / "out.raw").read_bytes() == b"".join(played)
-    assert port.underruns == 0
+    # Playback starts with the playout lead (one period by default) of silence ahead of them.
+    assert (alsa_env / "out.raw").read_bytes() == bytes(PERIOD_BYTES) + b"".join(played)
+    assert port.underruns == 0 and port.playout_trimmed == 0
 
 
 def test_plug_layer_resamples_to_a_48k_codec(alsa_env: Path) -> None:
@@ -122,12 +123,14 @@ class FakePcm:
         self.room = 10**9
         self.xrun = False
         self.closed = False
+        self.queued = 0  # frames the device holds: the test plays them out by lowering this
         self._r, self._w = os.pipe()
         self._info = info or {
             "rate": 8000,
             "channels": 1,
             "format_name": "S16_LE",
             "period_size": 160,
+            "buffer_size": 640,
         }
 
     def feed(self, length: int, data: bytes) -> None:
@@ -144,7 +147,11 @@ class FakePcm:
         self.xrun = False
         frames = min(len(data) // 2, self.room)
         self.written.append(data[: frames * 2])
+        self.queued += frames
         return frames
+
+    def avail(self) -> int:
+        return self._info.get("buffer_size", 640) - self.queued
 
     def polldescriptors(self) -> list[tuple[int, int]]:
         return [(self._r, 1)]  # POLLIN
@@ -212,13 +219,19 @@ def test_playback_underrun_is_counted_once_and_write_waits_for_room() -> None:
     port = _fake_port(cap, play)
     port.write(b"\x01" * PERIOD_BYTES)
     play.xrun = True
+    play.queued = 0  # starved: everything played
     port.write(b"\x02" * PERIOD_BYTES)
+    play.queued -= 160  # a period played out
     port.write(b"\x03" * PERIOD_BYTES)
     assert port.underruns == 1
-    assert b"".join(play.written) == b"\x01" * 320 + b"\x02" * 320 + b"\x03" * 320
+    # The restart after the underrun is primed with the playout lead of silence.
+    assert b"".join(play.written) == (b"\x01" * 320 + bytes(PERIOD_BYTES) + b"\x02" * 320
+                                      + b"\x03" * 320)
     with pytest.raises(ValueError, match="expected one period of 320 bytes"):
         port.write(b"\x00" * 10)
-    play.room = 0  # buffer full: write waits in poll; stop wakes it and the period is dropped
+    play.queued -= 160  # in step: not a surplus period
+    play.room = 0  # yet no room (a device slower than it says): write waits in poll; stop
+    # wakes it and the period is dropped
     done = threading.Event()
     thread = threading.Thread(target=lambda: (port.write(b"\x04" * 320), done.set()))
     thread.start()
@@ -227,6 +240,42 @@ def test_playback_underrun_is_counted_once_and_write_waits_for_room() -> None:
     port.stop()
     thread.join(2.0)
     assert done.is_set()
+
+
+def test_playback_starts_one_lead_ahead_and_keeps_that_level_after_a_stall() -> None:
+    cap, play = FakePcm(), FakePcm()
+    play.state = lambda: 3 if play.written else 2  # type: ignore[method-assign]  # PREPARED
+    port = AlsaAudioPort(0, "play", "cap", playout_lead=0.005,
+                         opener=lambda name, capture, n: cap if capture else play)
+    port.start()
+    port.write(b"\x01" * PERIOD_BYTES)  # starts playback: 5 ms of silence, then the period
+    assert play.written == [bytes(80) + b"\x01" * PERIOD_BYTES]
+    for value in (2, 3):  # in step with the capture clock: a period played per period written
+        play.queued -= 160
+        port.write(bytes([value]) * PERIOD_BYTES)
+    port.write(b"\x07" * PERIOD_BYTES)  # a driver whose pointer moves a period at a time shows
+    assert port.playout_trimmed == 0  # the lead and the period playing: that is in step too
+    play.queued -= 2 * 160  # two periods later: back at the lead
+    assert play.queued == 40
+    # A stall, then the buffered capture periods read at once, a write for each: the first two
+    # refill the device (the second within the bound a coarse pointer needs), the rest would
+    # only add latency.
+    play.queued = 0
+    for value in (4, 5, 6, 8):
+        port.write(bytes([value]) * PERIOD_BYTES)
+    assert port.playout_trimmed == 2 and play.written[-1] == b"\x05" * PERIOD_BYTES
+    port.stop()
+
+
+def test_playout_lead_is_checked() -> None:
+    with pytest.raises(ValueError, match="playout_lead must be more than 0"):
+        AlsaAudioPort(0, "p", "c", playout_lead=0.03)
+    for lead in (0, 21, "5", True):
+        with pytest.raises(HardwareError, match=r"l.playout_lead_ms must be a number from 1 to 20"):
+            audio_port_from_table(0, {"playback": "p", "capture": "c", "playout_lead_ms": lead}, "l")
+    port = audio_port_from_table(0, {"playback": "p", "capture": "c", "playout_lead_ms": 10}, "l")
+    assert port.playout_lead == 0.01
+    assert audio_port_from_table(0, {"playback": "p", "capture": "c"}, "l").playout_lead == 0.02
 
 
 def test_device_that_negotiates_other_parameters_is_refused() -> None:

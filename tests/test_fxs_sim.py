@@ -330,13 +330,14 @@ def test_sit_and_busy_played_on_request(harnesses):
     asked = h.clock.now()
     h.apply(h.line.play("sit", asked))
     h.run(1.5)
-    sit = samples(h.handset.heard(since=h.period_at_or_after(asked)))[:8000]
+    # What is asked for at `asked` is heard the port's playout lead later.
+    sit = samples(h.handset.heard(since=h.period_at_or_after(asked + h.audio.playout_lead)))[:8000]
     for f in (985, 1428, 1777):  # the three rising SIT segments
         assert goertzel_dbm0(sit, f) > -30
     asked = h.clock.now()
     h.apply(h.line.play("busy", asked))
     h.run(1.1)
-    busy = samples(h.handset.heard(since=h.period_at_or_after(asked)))[:8000]
+    busy = samples(h.handset.heard(since=h.period_at_or_after(asked + h.audio.playout_lead)))[:8000]
     assert goertzel_dbm0(busy, 480) > -35 and goertzel_dbm0(busy, 620) > -35
     assert goertzel_dbm0(busy, 985) < -45
 

@@ -27,6 +27,7 @@ from tipring.runtime.media import (
     MediaEvent,
     MediaStats,
     MediaThread,
+    RTCP_DRAIN_FRAMES,
     PromptFinished,
     RemoteBye,
 )
@@ -258,7 +259,7 @@ def test_remote_digits_and_bye_say_which_leg(line: Line) -> None:
     b.digits.stop()
     line.step(8)
     b.say_bye(line.now)
-    line.step(2)
+    line.step(RTCP_DRAIN_FRAMES)  # the RTCP socket is read every so many frames
     events = line.drain_events()
     digits = [e for e in events if isinstance(e, DigitStarted | LegDigitEnded)]
     assert [(type(e), e.key, e.leg) for e in digits] == [(LegDigitStarted, "7", "b"),

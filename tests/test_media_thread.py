@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import array
 import math
+import os
 import queue
 import random
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -215,3 +217,87 @@ def test_remote_digits_are_played_to_the_handset_when_configured(call: tuple[End
     detector = DtmfDetector()
     found = [e.digit for e in detector.feed(heard) if e.kind is ToneEventKind.DIGIT_START]
     assert found == ["9"]
+
+
+def scheduling_of_audio_thread(monkeypatch: pytest.MonkeyPatch,
+                               refuse: bool) -> tuple[int, float, MediaStopped]:
+    """Start a line's audio thread and report the policy it ran under, the interpreter's switch
+    interval meanwhile, and how it ended. With `refuse`, SCHED_FIFO is denied as it is to an
+    unprivileged process."""
+    policies: queue.Queue[int] = queue.Queue()
+    real_setscheduler = os.sched_setscheduler
+
+    def setscheduler(pid: int, policy: int, param: os.sched_param) -> None:
+        if refuse:
+            raise PermissionError(1, "Operation not permitted")
+        real_setscheduler(pid, policy, param)
+
+    monkeypatch.setattr(os, "sched_setscheduler", setscheduler)
+    previous = sys.getswitchinterval()
+    board = create_sim_board(1)
+    events: queue.Queue[MediaEvent] = queue.Queue()
+    thread = MediaThread(board.lines[0].audio, events.put)
+    try:
+        thread._commands.put(lambda: policies.put(os.sched_getscheduler(0)))
+        thread.start()
+        policy = policies.get(timeout=3)
+        interval = sys.getswitchinterval()
+    finally:
+        thread.stop()
+        thread.join(timeout=2)
+        board.close()
+        sys.setswitchinterval(previous)
+    stopped = wait_for(events, MediaStopped)[-1]
+    return policy, interval, stopped
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setscheduler"), reason="Linux only")
+def test_audio_thread_runs_sched_fifo_when_permitted_and_normal_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    try:  # can this process have real-time threads at all (root, CAP_SYS_NICE, RLIMIT_RTPRIO)?
+        probe = MediaThread.__init__.__kwdefaults__["realtime_priority"]
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(probe))
+        os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        permitted = True
+    except PermissionError:
+        permitted = False
+    policy, interval, stopped = scheduling_of_audio_thread(monkeypatch, refuse=False)
+    assert policy == (os.SCHED_FIFO if permitted else os.SCHED_OTHER)
+    assert interval <= 0.001 and stopped.reason == "stopped"
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # the test's own thread is untouched
+    policy, interval, stopped = scheduling_of_audio_thread(monkeypatch, refuse=True)
+    assert policy == os.SCHED_OTHER and stopped.reason == "stopped"  # refused: runs all the same
+
+
+def test_collector_frozen_while_any_line_has_audio() -> None:
+    """A full garbage collection holds the GIL for tens of ms: not while audio runs."""
+    import gc
+
+    boards = [create_sim_board(1) for _ in range(2)]
+    threads = [MediaThread(board.lines[0].audio, lambda event: None) for board in boards]
+    assert gc.get_freeze_count() == 0
+    def running(index: int) -> None:  # its audio port starts inside the freeze
+        threads[index].start()
+        deadline = time.monotonic() + 3
+        while not boards[index].lines[0].audio.running and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    try:
+        kept = [object()]  # a container the collector tracks, made before any audio
+        running(0)
+        assert gc.get_freeze_count() > 0 and not any(kept is o for o in gc.get_objects())
+        running(1)
+        threads[0].stop()
+        threads[0].join(timeout=2)
+        assert gc.get_freeze_count() > 0  # the other line still has audio
+        threads[1].stop()
+        threads[1].join(timeout=2)
+        assert gc.get_freeze_count() == 0  # handed back: cycles made before are freed again
+        assert any(kept is o for o in gc.get_objects())
+    finally:
+        for thread in threads:
+            thread.stop()
+            thread.join(timeout=2)
+        for board in boards:
+            board.close()

@@ -84,19 +84,62 @@ def test_underruns_count_periods_that_had_nothing_to_play(
     assert audio.underruns == 2
 
 
-def test_write_blocks_when_the_playout_buffer_is_full(
+def test_a_written_period_is_heard_one_playout_lead_after_the_capture_period_ends(
     board: SimBoard, clock: VirtualClock
 ) -> None:
     audio, handset = board.lines[0].audio, board.handsets[0]
     handset.lift()
     audio.start()
-    for _ in range(4):
+    assert audio.playout_lead == pytest.approx(0.02)  # one period, as ALSA primed with one
+    for _ in range(3):
+        audio.read()
         audio.write(bytes(PERIOD_BYTES))
-    assert clock.now() == T0
-    audio.write(bytes(PERIOD_BYTES))  # waits for one slot to play out
-    assert clock.now() == pytest.approx(T0 + 0.02)
-    assert len(handset.heard()) == 5 * PERIOD_BYTES
-    assert audio.underruns == 0
+    assert [at for at, _ in handset._heard] == pytest.approx(
+        [T0 + 0.02 * k + audio.playout_lead for k in (1, 2, 3)], abs=1e-9)
+
+
+def test_a_shorter_lead_is_heard_sooner_and_a_write_later_than_it_underruns(
+    clock: VirtualClock,
+) -> None:
+    board = create_sim_board(1, clock, playout_lead=0.005)
+    audio, handset = board.lines[0].audio, board.handsets[0]
+    handset.lift()
+    audio.start()
+    audio.read()
+    audio.write(bytes(PERIOD_BYTES))
+    assert handset._heard[-1][0] == pytest.approx(T0 + 0.025)
+    audio.read()
+    clock.advance(0.004)  # still within the lead: on time
+    audio.write(bytes(PERIOD_BYTES))
+    assert audio.underruns == 0 and handset._heard[-1][0] == pytest.approx(T0 + 0.045)
+    audio.read()
+    clock.advance(0.006)  # past it: that slot began empty, the period plays in the next one
+    audio.write(bytes(PERIOD_BYTES))
+    assert audio.underruns == 1 and handset._heard[-1][0] == pytest.approx(T0 + 0.085)
+    with pytest.raises(ValueError, match="playout_lead"):
+        create_sim_board(1, clock, playout_lead=0.03)
+
+
+def test_catching_up_after_a_stall_keeps_the_playout_latency(
+    board: SimBoard, clock: VirtualClock
+) -> None:
+    audio, handset = board.lines[0].audio, board.handsets[0]
+    handset.lift()
+    audio.start()
+    for _ in range(3):
+        audio.read()
+        audio.write(bytes(PERIOD_BYTES))
+    clock.advance(0.06)  # the media thread stalls for three periods
+    for _ in range(3):  # ... then reads the buffered ones at once, writing one for each
+        audio.read()
+        audio.write(bytes(PERIOD_BYTES))
+    assert clock.now() == pytest.approx(T0 + 0.12)
+    assert audio.underruns == 2  # the slots the stall left empty (the lead covered 20 ms)
+    assert audio.playout_trimmed == 2  # they would have stayed queued behind the first
+    audio.read()
+    audio.write(bytes(PERIOD_BYTES))
+    assert handset._heard[-1][0] == pytest.approx(clock.now() + audio.playout_lead)
+    assert audio.overruns == 0 and audio.underruns == 2
 
 
 def test_a_late_reader_gets_the_buffered_periods_and_loses_older_ones(

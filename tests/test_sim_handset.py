@@ -418,7 +418,8 @@ def test_heard_and_caller_id_audio_split_by_hook_state(
     audio.write(period_of(33))
     assert handset.caller_id_audio() == period_of(11)
     assert handset.heard() == period_of(22) + period_of(33)
-    assert handset.heard(since=T0 + 0.06) == period_of(33)
+    # Written as the third period ended, heard one playout lead (a period) later.
+    assert handset.heard(since=T0 + 0.06 + audio.playout_lead) == period_of(33)
     path = tmp_path / "heard.wav"
     handset.save_heard(path)
     with wave.open(str(path), "rb") as w:
@@ -605,11 +606,16 @@ def test_profile_factory_builds_a_real_time_board_and_checks_its_settings() -> N
     from tipring.hal.profile import BoardProfile
     from tipring.hal.sim import open_sim_board
 
-    board = open_sim_board(BoardProfile("bench", "sim", 2, settings={"sim": {"record_seconds": 5}}))
+    board = open_sim_board(BoardProfile("bench", "sim", 2, settings={
+        "sim": {"record_seconds": 5, "playout_lead_ms": 10}}))
     try:
         assert (board.name, board.driver, len(board.lines), len(board.handsets)) == (
             "bench", "sim", 2, 2)
+        assert [port.audio.playout_lead for port in board.lines] == [0.01, 0.01]
     finally:
         board.close()
     with pytest.raises(HardwareError, match="record_seconds"):
         open_sim_board(BoardProfile("bad", "sim", 1, settings={"sim": {"record_seconds": "x"}}))
+    for lead in (0, 25, "10", True):
+        with pytest.raises(HardwareError, match="playout_lead_ms must be a number"):
+            open_sim_board(BoardProfile("bad", "sim", 1, settings={"sim": {"playout_lead_ms": lead}}))

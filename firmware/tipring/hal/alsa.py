@@ -13,6 +13,18 @@ do 160-frame periods is refused with a message naming it.
 Xruns: a capture overrun (pyalsaaudio's read returns -EPIPE and re-prepares the PCM) counts one
 overrun; a playback PCM found in the XRUN state before a write counts one underrun (pyalsaaudio's
 write re-prepares and retries). Either way the stream restarts and the call goes on.
+
+Playout lead: ALSA runs playback as soon as the first period is written (pyalsaaudio keeps
+alsa-lib's default start threshold), so a stream started by the bare period would hold nothing
+more than it, and any later write slower than the first would underrun. So whenever playback
+(re)starts, the period goes out behind `playout_lead` of silence: from then on the device holds
+about that much audio as each capture period ends, which is both the playout latency and how
+late the media thread may be. The port bounds that level: a period written while the device
+holds more than the lead plus a whole period (a media thread catching up on buffered capture
+periods after a stall) is dropped and counted in `playout_trimmed`, or the surplus would stay
+queued, as latency, for the rest of the call. The bound is a whole period above the lead, not
+less, because many drivers move the playback pointer a period at a time: a device in step can
+seem to hold the lead plus the period still playing.
 """
 
 from __future__ import annotations
@@ -39,6 +51,7 @@ __all__ = ["AlsaAudioPort", "Pcm", "PcmOpener", "alsa_pcm_opener", "audio_port_f
 log = logging.getLogger(__name__)
 
 DEFAULT_BUFFER_PERIODS = 4  # 80 ms: rides out scheduling hiccups, adds little latency
+DEFAULT_PLAYOUT_LEAD = 0.02  # seconds of playout queued ahead: one period
 
 
 class Pcm(Protocol):
@@ -46,6 +59,7 @@ class Pcm(Protocol):
 
     def read(self) -> tuple[int, bytes]: ...
     def write(self, data: bytes) -> int: ...
+    def avail(self) -> int: ...
     def polldescriptors(self) -> list[tuple[int, int]]: ...
     def state(self) -> int: ...
     def info(self) -> dict[str, Any]: ...
@@ -56,6 +70,7 @@ class Pcm(Protocol):
 # (device name, capture?, buffer periods) -> an opened, non-blocking PCM
 PcmOpener = Callable[[str, bool, int], Pcm]
 
+_RUNNING_STATE = 3  # SND_PCM_STATE_RUNNING (alsaaudio.PCM_STATE_RUNNING)
 _XRUN_STATE = 4  # SND_PCM_STATE_XRUN, the same number alsaaudio.PCM_STATE_XRUN has
 
 
@@ -115,10 +130,18 @@ class AlsaAudioPort(AudioPort):
         capture: str,
         *,
         buffer_periods: int = DEFAULT_BUFFER_PERIODS,
+        playout_lead: float = DEFAULT_PLAYOUT_LEAD,
         opener: PcmOpener = alsa_pcm_opener,
     ) -> None:
         if not 2 <= buffer_periods <= 4:
             raise ValueError(f"buffer_periods must be 2..4, got {buffer_periods}")
+        lead_frames = round(playout_lead * SAMPLE_RATE)
+        if not 1 <= lead_frames <= PERIOD_SAMPLES:
+            raise ValueError(f"playout_lead must be more than 0 and at most one period "
+                             f"({PERIOD_SAMPLES / SAMPLE_RATE} s), got {playout_lead!r}")
+        self.playout_lead = lead_frames / SAMPLE_RATE
+        self.playout_trimmed = 0
+        self._lead_frames = lead_frames
         self.line = line
         self.playback_device = playback
         self.capture_device = capture
@@ -135,6 +158,7 @@ class AlsaAudioPort(AudioPort):
         self._wake_w = -1
         self._running = False
         self._pending = b""  # part of a capture period, when the device delivered less
+        self._playback_frames: int | None = None  # the playback buffer's size, once open
 
     @property
     def running(self) -> bool:
@@ -156,6 +180,8 @@ class AlsaAudioPort(AudioPort):
                     if pcm is not None:
                         pcm.close()
                 raise
+            size = playback.info().get("buffer_size")
+            self._playback_frames = size if isinstance(size, int) else None
             self._wake_r, self._wake_w = os.pipe()
             os.set_blocking(self._wake_r, False)
             self._capture, self._playback = capture, playback
@@ -224,9 +250,15 @@ class AlsaAudioPort(AudioPort):
                 pcm = self._playback
                 if not self._running or pcm is None:
                     return  # a write racing stop(): the device is gone
-            if pcm.state() == _XRUN_STATE:
+            state = pcm.state()
+            if state == _XRUN_STATE:
                 self.underruns += 1  # playout starved; the next write re-prepares the stream
                 log.debug("line %d: playback underrun on %s", self.line, self.playback_device)
+            if state != _RUNNING_STATE:  # (re)starting: the lead goes first, as silence
+                data = bytes(2 * self._lead_frames) + data
+            elif self._queued(pcm) > self._lead_frames + PERIOD_SAMPLES:
+                self.playout_trimmed += 1
+                return
             while data:
                 try:
                     frames = pcm.write(data)
@@ -243,6 +275,14 @@ class AlsaAudioPort(AudioPort):
                     raise HardwareError(
                         f"ALSA playback device {self.playback_device!r} failed: error {-frames}"
                     )
+
+    def _queued(self, pcm: Pcm) -> int:
+        """Frames the playback device holds; 0 when the binding cannot say (pyalsaaudio before
+        0.10 has no avail()), which leaves the level to the lead alone."""
+        avail = getattr(pcm, "avail", None)
+        if self._playback_frames is None or avail is None:
+            return 0
+        return max(0, self._playback_frames - avail())
 
     def _live(self, pcm: Pcm | None) -> Pcm:
         with self._lock:
@@ -264,6 +304,12 @@ def audio_port_from_table(line: int, table: Any, where: str, **kwargs: Any) -> A
     periods = table.get("buffer_periods", DEFAULT_BUFFER_PERIODS)
     if isinstance(periods, bool) or not isinstance(periods, int) or not 2 <= periods <= 4:
         raise HardwareError(f"{where}.buffer_periods must be 2..4, got {periods!r}")
+    lead_ms = table.get("playout_lead_ms", DEFAULT_PLAYOUT_LEAD * 1000)
+    if (isinstance(lead_ms, bool) or not isinstance(lead_ms, int | float)
+            or not 1 <= lead_ms <= 1000 * PERIOD_SAMPLES / SAMPLE_RATE):
+        raise HardwareError(f"{where}.playout_lead_ms must be a number from 1 to 20, "
+                            f"got {lead_ms!r}")
     return AlsaAudioPort(
-        line, names["playback"], names["capture"], buffer_periods=periods, **kwargs
+        line, names["playback"], names["capture"], buffer_periods=periods,
+        playout_lead=lead_ms / 1000, **kwargs
     )

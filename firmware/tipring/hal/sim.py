@@ -84,6 +84,7 @@ AudioSource = str | os.PathLike[str] | bytes | bytearray | memoryview | array
 
 DEFAULT_RECORD_SECONDS = 600.0  # what a handset remembers hearing: bounded for long demos
 DEFAULT_BUFFER_PERIODS = 4  # device buffer depth, capture and playout, like a 4-period ALSA buffer
+DEFAULT_PLAYOUT_LEAD = PERIOD_SECONDS  # playout primed with one period, as on ALSA (hal/alsa.py)
 
 _BIG_ENDIAN = sys.byteorder == "big"
 _EPSILON = 1e-9  # seconds: float slack when comparing times built by different sums
@@ -433,10 +434,10 @@ class VirtualHandset:
     def _mouth(self, t0: float, first: int, count: int) -> bytes:
         """Samples `first`..`first+count` of a port timeline that starts at clock time `t0`."""
         end = first + count
-        mix = [0] * count
+        pieces: list[list[tuple[int, array]]] = [[], []]  # per stream: (offset, samples)
         with self._lock:
             live = self._off_hook and self._linefeed is not Linefeed.OPEN
-            for stream in (self._voice, self._dtmf):
+            for stream, found in zip((self._voice, self._dtmf), pieces, strict=True):
                 while stream:
                     head = stream[0]
                     if round((head.start - t0) * SAMPLE_RATE) + len(head.samples) > first:
@@ -448,11 +449,21 @@ class VirtualHandset:
                     start = round((segment.start - t0) * SAMPLE_RATE)
                     if start >= end:
                         break
-                    samples = segment.samples
-                    for i in range(max(first, start), min(end, start + len(samples))):
-                        mix[i - first] += samples[i - start]
+                    low, high = max(first, start), min(end, start + len(segment.samples))
+                    if low < high:
+                        found.append((low - first, segment.samples[low - start : high - start]))
+        out = array("h", bytes(2 * count))
         if not live:
-            return bytes(2 * count)
+            return out.tobytes()
+        if not (pieces[0] and pieces[1]):  # one stream: its segments never overlap, copy them
+            for offset, samples in pieces[0] or pieces[1]:
+                out[offset : offset + len(samples)] = samples
+            return _le_bytes(out)
+        # Speech and DTMF at once (the phone's mixer): sum and clip.
+        mix = [0] * count
+        for offset, samples in pieces[0] + pieces[1]:
+            for i, value in enumerate(samples, offset):
+                mix[i] += value
         return _le_bytes(array("h", (max(-32768, min(32767, v)) for v in mix)))
 
     # -- ear: what the phone hears ----------------------------------------------------------------
@@ -778,12 +789,20 @@ class SimAudioPort(AudioPort):
     `read` returns it once that time has passed (on a virtual clock, `read` moves the clock there).
 
     Capture: if the reader falls more than `buffer_periods` behind, the oldest periods are lost and
-    each lost period counts one overrun. Playout: a written period plays in the current period
-    slot or after those already queued; `write` blocks (waits on the clock) once `buffer_periods`
-    are queued. Once playout has begun, each period slot that ends with nothing written for it
-    counts one underrun (checked at every read and write, so a media loop that reads then writes
-    each period never underruns, and one that skips a write counts exactly one).
-    A write racing `stop()` is dropped: the device is gone, and the next read raises AudioStopped.
+    each lost period counts one overrun. Playout runs `playout_lead` behind the capture schedule:
+    playout slot k spans [t0 + k*20 ms + lead, ...), and a written period plays in the first slot
+    that has not begun, or after those already queued. That is a real device's playout: what is
+    written now is heard once what the device already holds has played, and the lead (the fill
+    level at each capture period's end) is both the playout latency and how late a write may come
+    (one period by default, like an ALSA playout primed with one period). The port keeps that
+    fill level: a period written while another still waits to begin is dropped and counted in
+    `playout_trimmed`, since a media thread catching up after a stall (reading the periods the
+    capture side buffered, and writing one for each) would otherwise keep the extra periods
+    queued, and their latency, for the rest of the call; so `write` never blocks. Once playout
+    has begun, each slot that begins with nothing written for it counts one underrun (checked at
+    every read and write, so a media loop that reads then writes each period in time never
+    underruns, and one that skips a write counts exactly one). A write racing `stop()` is
+    dropped: the device is gone, and the next read raises AudioStopped.
     """
 
     def __init__(
@@ -793,12 +812,18 @@ class SimAudioPort(AudioPort):
         handset: VirtualHandset,
         *,
         buffer_periods: int = DEFAULT_BUFFER_PERIODS,
+        playout_lead: float = DEFAULT_PLAYOUT_LEAD,
     ) -> None:
         if buffer_periods < 1:
             raise ValueError(f"buffer_periods must be >= 1, got {buffer_periods}")
+        if not 0 < playout_lead <= PERIOD_SECONDS:
+            raise ValueError(f"playout_lead must be more than 0 and at most one period "
+                             f"({PERIOD_SECONDS} s), got {playout_lead!r}")
+        self.playout_lead = float(playout_lead)
         self.line = line
         self.overruns = 0
         self.underruns = 0
+        self.playout_trimmed = 0
         self.buffer_periods = buffer_periods
         self._clock = clock
         self._handset = handset
@@ -837,6 +862,11 @@ class SimAudioPort(AudioPort):
         """Index of the period slot in progress = number of periods completed since start."""
         return math.floor((self._clock.now() - self._t0) / PERIOD_SECONDS + 1e-6)
 
+    def _playout_begun(self) -> int:
+        """Number of playout slots begun: the first slot a write can still fill."""
+        elapsed = self._clock.now() - self._t0 - self.playout_lead
+        return max(0, math.floor(elapsed / PERIOD_SECONDS + 1e-6) + 1)
+
     def _count_underruns(self, current: int) -> None:
         if self._play_slot is not None and self._play_slot < current:
             self.underruns += current - self._play_slot
@@ -857,7 +887,7 @@ class SimAudioPort(AudioPort):
                 self._next_capture = current - self.buffer_periods
             index = self._next_capture
             self._next_capture += 1
-            self._count_underruns(current)
+            self._count_underruns(self._playout_begun())
             t0 = self._t0
             # Port lock -> handset lock is the only order these two are ever taken in.
             return self._handset._mouth(t0, index * PERIOD_SAMPLES, PERIOD_SAMPLES)
@@ -873,17 +903,14 @@ class SimAudioPort(AudioPort):
             stopped = self._stopped_test()
             if stopped():
                 return
-            current = self._slot_now()
-            self._count_underruns(current)
+            begun = self._playout_begun()
+            self._count_underruns(begun)
             if self._play_slot is None:
-                self._play_slot = current
-            while self._play_slot - current >= self.buffer_periods:
-                room_at = self._t0 + (self._play_slot - self.buffer_periods + 1) * PERIOD_SECONDS
-                if not self._clock.wait_until(room_at, self._cond, stopped):
-                    return
-                current = self._slot_now()
-                self._count_underruns(current)
-            at = self._t0 + self._play_slot * PERIOD_SECONDS
+                self._play_slot = begun
+            if self._play_slot > begun:  # a period already waits: this one would add latency
+                self.playout_trimmed += 1
+                return
+            at = self._t0 + self._play_slot * PERIOD_SECONDS + self.playout_lead
             self._play_slot += 1
         self._handset._ear(data, at)
 
@@ -910,6 +937,7 @@ def create_sim_board(
     *,
     name: str = "sim",
     record_seconds: float = DEFAULT_RECORD_SECONDS,
+    playout_lead: float = DEFAULT_PLAYOUT_LEAD,
 ) -> SimBoard:
     """A sim board with `lines` (1 or 2) ports; a RealClock is created (and closed) if none given."""
     if isinstance(lines, bool) or not isinstance(lines, int) or not 1 <= lines <= 2:
@@ -922,7 +950,7 @@ def create_sim_board(
     for index in range(lines):
         handset = VirtualHandset(index, clock, record_seconds=record_seconds)
         slic = SimSlic(index, clock, handset)
-        audio = SimAudioPort(index, clock, handset)
+        audio = SimAudioPort(index, clock, handset, playout_lead=playout_lead)
         handsets.append(handset)
         ports.append(LinePort(index, slic, audio))
     return SimBoard(name, "sim", ports, handsets, clock, owns_clock)
@@ -931,7 +959,8 @@ def create_sim_board(
 def open_sim_board(profile: BoardProfile) -> SimBoard:
     """Factory named by `hal.profile.DRIVERS`: a real-time sim board from a board profile.
 
-    Optional profile table `[sim]`: `record_seconds` (how much heard audio each handset keeps).
+    Optional profile table `[sim]`: `record_seconds` (how much heard audio each handset keeps),
+    `playout_lead_ms` (the audio ports' playout lead, more than 0 and at most 20).
     """
     table = profile.settings.get("sim", {})
     if not isinstance(table, dict):
@@ -946,6 +975,17 @@ def open_sim_board(profile: BoardProfile) -> SimBoard:
             f"board profile {profile.name!r}: sim.record_seconds must be a number > 0, "
             f"got {record_seconds!r}"
         )
+    lead_ms = table.get("playout_lead_ms", DEFAULT_PLAYOUT_LEAD * 1000)
+    if (
+        isinstance(lead_ms, bool)
+        or not isinstance(lead_ms, int | float)
+        or not 0 < lead_ms <= PERIOD_SECONDS * 1000
+    ):
+        raise HardwareError(
+            f"board profile {profile.name!r}: sim.playout_lead_ms must be a number more than 0 "
+            f"and at most {PERIOD_SECONDS * 1000:g}, got {lead_ms!r}"
+        )
     return create_sim_board(
-        profile.lines, name=profile.name, record_seconds=float(record_seconds)
+        profile.lines, name=profile.name, record_seconds=float(record_seconds),
+        playout_lead=lead_ms / 1000,
     )

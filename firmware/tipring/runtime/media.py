@@ -21,11 +21,24 @@ come from a leg say which: `MediaStats.leg`, `RemoteBye.leg`, and remote digits 
 Arrival times come from the kernel's receive timestamps (SO_TIMESTAMPNS) where available, since
 draining once per frame would otherwise quantise every arrival to the 20 ms frame clock and
 inflate the jitter the buffer sees.
+
+The thread must meet every period's deadline (the audio device's playout lead) while the loop
+thread renders pages or parses junk SIP. Two things stand between it and the CPU: the scheduler,
+so it asks for SCHED_FIFO when allowed (the image runs as root; elsewhere it keeps the normal
+policy); and the GIL, which it gives up around every socket and C call of a period and must win
+back each time: a thread that wants it waits up to the interpreter's switch interval (5 ms by
+default) before a busy holder is made to let go, so it lowers that interval to 1 ms. The cyclic
+garbage collector holds the GIL for a whole pass, and a full one over a running device's objects
+takes tens of milliseconds (85 ms measured with the web server up): while any line has audio,
+what existed when it started is frozen out of the collector (gc.freeze), and handed back to it
+(gc.unfreeze) when the last line's audio ends, so cycles made before the call are still freed.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import os
 import queue
 import socket
 import struct
@@ -56,9 +69,37 @@ from tipring.media.telephone_event import DigitEnded, DigitStarted, EventReceive
 log = logging.getLogger("tipring.media")
 
 STATS_EVERY = 1.0  # seconds between statistics events
+REALTIME_PRIORITY = 20  # SCHED_FIFO priority of the audio threads (1-99; IRQ threads run at 50)
+# RTCP comes every few seconds: its socket is read every 10th frame (200 ms), with the kernel's
+# arrival times, rather than costing a receive call every frame.
+RTCP_DRAIN_FRAMES = 10
+SWITCH_INTERVAL = 0.001  # seconds a busy thread keeps the GIL from an audio thread that wants it
 # Python's socket module does not name it (3.11 to 3.13 at least); Linux's value is 35 on the
 # architectures the image targets (asm-generic: arm, aarch64; also x86).
 _TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None)
+
+
+class _CollectorFreeze:
+    """gc.freeze while at least one audio thread runs (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self._holders += 1
+            if self._holders == 1:
+                gc.freeze()
+
+    def __exit__(self, *_: object) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0:
+                gc.unfreeze()
+
+
+_collector_freeze = _CollectorFreeze()
 
 
 @dataclass(frozen=True)
@@ -146,7 +187,8 @@ class MediaThread(threading.Thread):
     def __init__(self, audio: AudioPort, on_event: Callable[[MediaEvent], None], *,
                  path: AudioPath | None = None, play_remote_digits: bool = False,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time,
+                 realtime_priority: int | None = REALTIME_PRIORITY) -> None:
         super().__init__(name=f"audio-line{audio.line}", daemon=True)
         self.audio = audio
         self.path = path or AudioPath()
@@ -155,6 +197,7 @@ class MediaThread(threading.Thread):
         self.on_event = on_event
         self.clock = clock
         self.wall = wall
+        self.realtime_priority = realtime_priority  # None: never ask for SCHED_FIFO
         self.legs: dict[str, _Leg] = {}  # this thread's own; read from others only in tests
         self._attached: set[str] = set()  # the callers' view, to refuse a third leg at once
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
@@ -179,10 +222,11 @@ class MediaThread(threading.Thread):
                              f"({sorted(self._attached)}); detach one before attaching {leg!r}")
         self._attached.add(leg)
         if _TIMESTAMPNS is not None:
-            try:
-                rtp_sock.setsockopt(socket.SOL_SOCKET, _TIMESTAMPNS, 1)
-            except OSError:
-                pass
+            for sock in (rtp_sock, rtcp_sock):
+                try:
+                    sock.setsockopt(socket.SOL_SOCKET, _TIMESTAMPNS, 1)
+                except OSError:
+                    pass
         law = Law.ALAW if stream.config.payload_type == 8 else Law.ULAW
         silence = bytes([0xD5 if law is Law.ALAW else 0xFF]) * PERIOD_SAMPLES
 
@@ -276,11 +320,29 @@ class MediaThread(threading.Thread):
 
     # --- the loop (this thread) ---------------------------------------------------------------
 
+    def _claim_realtime(self) -> None:
+        """Real-time scheduling for this thread where permitted; the normal policy otherwise."""
+        if sys.getswitchinterval() > SWITCH_INTERVAL:
+            sys.setswitchinterval(SWITCH_INTERVAL)
+        if self.realtime_priority is None or not hasattr(os, "sched_setscheduler"):
+            return
+        try:  # pid 0: on Linux, the calling thread alone
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(self.realtime_priority))
+        except (OSError, ValueError) as exc:  # EPERM without CAP_SYS_NICE / RLIMIT_RTPRIO
+            log.info("audio thread keeps the normal scheduling policy (%s)", exc,
+                     extra={"line": self.audio.line})
+
     def run(self) -> None:
+        with _collector_freeze:
+            self._run()
+
+    def _run(self) -> None:
         reason = "stopped"
         try:
+            self._claim_realtime()
             self.audio.start()
             next_stats = self.clock() + STATS_EVERY
+            frame = 0
             while not self._stopping:
                 try:
                     captured = self.audio.read()
@@ -294,9 +356,10 @@ class MediaThread(threading.Thread):
                 report = bool(self.legs) and now >= next_stats
                 if report:
                     next_stats = now + STATS_EVERY
+                frame += 1
                 for leg in list(self.legs.values()):
                     self._send(leg, self.path.payload(leg.name))
-                    self._drain(leg, now)
+                    self._drain(leg, now, drain_rtcp=frame % RTCP_DRAIN_FRAMES == 0)
                     self._rtcp(leg, now)
                     if report:
                         self.on_event(self.stats(leg.name))
@@ -373,7 +436,7 @@ class MediaThread(threading.Thread):
             arrival = now - max(0.0, min(age, 1.0))
         return data, source, arrival
 
-    def _drain(self, leg: _Leg, now: float) -> None:
+    def _drain(self, leg: _Leg, now: float, drain_rtcp: bool = True) -> None:
         stream = leg.stream
         while True:
             received = self._receive(leg, leg.rtp_sock, now)
@@ -403,11 +466,13 @@ class MediaThread(threading.Thread):
             else:
                 self.path.put(packet.ssrc, packet.sequence, packet.timestamp, packet.marker,
                               packet.payload_type, packet.payload, arrival, leg.name)
+        if not drain_rtcp:
+            return
         while True:
             received = self._receive(leg, leg.rtcp_sock, now)
             if received is None:
                 break
-            data, source, _ = received
+            data, source, arrival = received
             if leg.srtp is not None:
                 try:
                     data = leg.srtp.unprotect_rtcp(data)
@@ -415,7 +480,9 @@ class MediaThread(threading.Thread):
                     stream.stats.dropped["srtcp rejected"] += 1
                     continue
             said_bye = stream.remote_bye
-            stream.incoming_rtcp(data, (source[0], source[1]), now, self.wall())
+            # Its arrival time, not ours: round-trip times and our DLSR depend on it.
+            stream.incoming_rtcp(data, (source[0], source[1]), arrival,
+                                 self.wall() - (now - arrival))
             if stream.remote_bye and not said_bye:
                 self.on_event(RemoteBye(leg.name))
 
