@@ -59,6 +59,7 @@ from tipring.media.dsp import Law, decode
 from tipring.media.rtp import RtpError, parse_rtp
 from tipring.web.server import start_web
 
+JUNK_SOURCE = "127.0.0.2"  # not the registrar's address (see junk_sip)
 CLICK_EVERY = 4037  # samples (about 0.5 s), not a whole number of periods: every position
 CLICK = (20000, -20000)  # in the period gets its turn
 LOUD = 8000
@@ -155,6 +156,9 @@ def junk_sip(target: tuple[str, int], per_second: float, seconds: float,
     os.nice(19)  # a client elsewhere on the network: its CPU is not the device's
     rng = random.Random(5)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    # From another loopback address: the registrar (Kamailio) is 127.0.0.1, whose requests the
+    # device trusts and answers; a scanner is somewhere else, and that is what this stands for.
+    sock.bind((JUNK_SOURCE, 0))
     options = (f"OPTIONS sip:1001@{target[0]} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:9;branch="
                "z9hG4bK{n}\r\nFrom: <sip:scan@evil.test>;tag=1\r\nTo: <sip:1001@x>\r\n"
                "Call-ID: {n}@scan\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\n"

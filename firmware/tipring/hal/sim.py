@@ -41,12 +41,12 @@ from tipring.hal.api import (
     AudioPort,
     AudioStopped,
     Board,
+    GuardedSlic,
     HardwareError,
     HookEvent,
     Linefeed,
     LinePort,
     RingCadence,
-    Slic,
 )
 from tipring.hal.simclock import Clock, RealClock, TimerHandle, VirtualClock
 
@@ -633,7 +633,7 @@ def _ring_edges(start: float, cadence: RingCadence) -> Iterator[tuple[float, boo
         cycle += 1
 
 
-class SimSlic(Slic):
+class SimSlic(GuardedSlic):
     """An in-memory SLIC: linefeed, ring cadence with ring trip, hook sensing of the handset.
 
     Starts in FORWARD_ACTIVE (as a real driver leaves the line after initialising the chip).
@@ -647,7 +647,7 @@ class SimSlic(Slic):
         self._lock = threading.Lock()
         self._linefeed = Linefeed.FORWARD_ACTIVE
         self._before_ring = Linefeed.FORWARD_ACTIVE
-        self._seen_off_hook = False
+        self._off_hook = False
         self._cadence: RingCadence | None = None
         self._edges: Iterator[tuple[float, bool]] | None = None
         self._ring_generation = 0
@@ -657,31 +657,13 @@ class SimSlic(Slic):
         handset._connect(self, self._linefeed)
 
     @property
-    def off_hook(self) -> bool:
-        with self._lock:
-            return self._seen_off_hook
-
-    @property
-    def linefeed(self) -> Linefeed:
-        with self._lock:
-            return Linefeed.RINGING if self._cadence is not None else self._linefeed
-
-    @property
-    def ringing(self) -> bool:
-        with self._lock:
-            return self._cadence is not None
-
-    @property
     def ring_cadence(self) -> RingCadence | None:
         """The cadence running now, if any (for status pages and the virtual phone)."""
         with self._lock:
             return self._cadence
 
     def set_linefeed(self, state: Linefeed) -> None:
-        if not isinstance(state, Linefeed):
-            raise TypeError(f"set_linefeed takes a Linefeed, not {state!r}")
-        if state is Linefeed.RINGING:
-            raise ValueError("RINGING is applied by ring(cadence), not set_linefeed()")
+        self._check_linefeed(state)
         now = self._clock.now()
         pending: list[Callable[[], None]] = []
         with self._lock:
@@ -692,12 +674,11 @@ class SimSlic(Slic):
         _run_all(pending)
 
     def ring(self, cadence: RingCadence) -> None:
-        if not isinstance(cadence, RingCadence):
-            raise TypeError(f"ring takes a RingCadence, not {cadence!r}")
+        self._check_cadence(cadence)
         now = self._clock.now()
         pending: list[Callable[[], None]] = []
         with self._lock:
-            if self._seen_off_hook:
+            if self._off_hook:
                 # The phone is already off hook: a real SLIC trips at once, so no burst is heard.
                 log.info("line %d: not ringing, the phone is off hook", self.line)
                 return
@@ -768,9 +749,9 @@ class SimSlic(Slic):
         with self._lock:
             if self._cadence is None and self._linefeed is Linefeed.OPEN:
                 return  # no battery, no loop current: the switch cannot be sensed
-            if off_hook == self._seen_off_hook:
+            if off_hook == self._off_hook:
                 return
-            self._seen_off_hook = off_hook
+            self._off_hook = off_hook
             if off_hook and self._cadence is not None:
                 self._stop_ring_locked(at, pending)  # ring trip
         _run_all(pending)
