@@ -8,6 +8,8 @@ often, by searching the output for their samples.
 
 from __future__ import annotations
 
+import math
+
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -118,6 +120,26 @@ def burst_loss(start: int, length: int) -> Callable[[random.Random, int], bool]:
     return lambda rng, i: start <= i < start + length
 
 
+def play(ffi, lib, jb, trace: Trace, *, frames: int | None = None, until: float = math.inf,
+         start: float = 10.0, period: float = PTIME, law: int = 0, markers: bool = True):
+    """Feed the trace's arrivals into `jb` and play it with a device clock of `period` from
+    `start`, for `frames` frames or until `until` (seconds): yields (frame number, now, the
+    frame played) after each get, the buffer's statistics then being that frame's."""
+    arrivals = trace.arrivals()
+    out = ffi.new("int16_t[160]")
+    k = 0
+    frame = 0
+    while (frames is None or frame < frames) and (now := start + frame * period) <= until:
+        while k < len(arrivals) and arrivals[k].arrival <= now:
+            p = arrivals[k]
+            lib.tr_jb_put(jb, trace.ssrc, p.seq, p.timestamp, int(p.marker) if markers else 0,
+                          law, p.payload, len(p.payload), int(p.arrival * 1e6))
+            k += 1
+        lib.tr_jb_get(jb, int(now * 1e6), out)
+        yield frame, now, out
+        frame += 1
+
+
 def run(ffi, lib, trace: Trace, *, min_ms: int = 20, max_ms: int = 300, fixed: bool = False,
         receiver_ppm: float = 0.0, start: float = 10.0, law: int = 0):
     """Feed the trace's arrivals into a jitter buffer and play it with a 20 ms device clock.
@@ -125,27 +147,13 @@ def run(ffi, lib, trace: Trace, *, min_ms: int = 20, max_ms: int = 300, fixed: b
     Returns (jb, output samples as a list, per-frame current delays in samples)."""
     jb = ffi.new("tr_jbuf_t *")
     lib.tr_jb_init(jb, min_ms, max_ms, 1 if fixed else 0)
-    arrivals = trace.arrivals()
-    out = ffi.new("int16_t[160]")
     played: list[int] = []
     delays: list[int] = []
-    k = 0
-    end = max(p.arrival for p in arrivals) + 1.0
-    frame = 0
-    period = PTIME / (1 + receiver_ppm * 1e-6)
-    while True:
-        now = start + frame * period
-        if now > end:
-            break
-        while k < len(arrivals) and arrivals[k].arrival <= now:
-            p = arrivals[k]
-            lib.tr_jb_put(jb, trace.ssrc, p.seq, p.timestamp, int(p.marker), law, p.payload,
-                          len(p.payload), int(p.arrival * 1e6))
-            k += 1
-        lib.tr_jb_get(jb, int(now * 1e6), out)
+    end = max(p.arrival for p in trace.arrivals()) + 1.0
+    for _, _, out in play(ffi, lib, jb, trace, until=end, start=start,
+                          period=PTIME / (1 + receiver_ppm * 1e-6), law=law):
         played.extend(out)
         delays.append(jb.stats.current_delay)
-        frame += 1
     return jb, played, delays
 
 

@@ -193,18 +193,8 @@ def test_delay_grows_fast_on_a_spike_and_shrinks_slowly() -> None:
     trace = jt.make_trace("spike", 45, delay)
     jb = ffi.new("tr_jbuf_t *")
     lib.tr_jb_init(jb, 20, 400, 0)
-    arrivals = trace.arrivals()
-    out = ffi.new("int16_t[160]")
     targets = []
-    k = 0
-    for frame in range(int(45.5 / 0.02)):
-        now = 10.0 + frame * 0.02
-        while k < len(arrivals) and arrivals[k].arrival <= now:
-            p = arrivals[k]
-            lib.tr_jb_put(jb, trace.ssrc, p.seq, p.timestamp, 0, ULAW, p.payload, 160,
-                          int(p.arrival * 1e6))
-            k += 1
-        lib.tr_jb_get(jb, int(now * 1e6), out)
+    for _ in jt.play(ffi, lib, jb, trace, frames=int(45.5 / 0.02), markers=False):
         targets.append(jb.stats.target_delay)
     spike_end = int(10.3 / 0.02) + 10  # frames: the spike's last packet has arrived
     assert targets[500] == 160
@@ -227,17 +217,8 @@ def test_misses_the_target_leaves_by_choice_do_not_ratchet_it_up() -> None:
         trace = jt.make_trace("g30", 60, jt.gaussian(30, 30), seed=seed)
         jb = ffi.new("tr_jbuf_t *")
         lib.tr_jb_init(jb, 20, 300, 0)
-        arrivals = trace.arrivals()
-        out = ffi.new("int16_t[160]")
-        above, k = [], 0
-        for frame in range(int(61 / 0.02)):
-            now = 10.0 + frame * 0.02
-            while k < len(arrivals) and arrivals[k].arrival <= now:
-                p = arrivals[k]
-                lib.tr_jb_put(jb, trace.ssrc, p.seq, p.timestamp, 0, ULAW, p.payload, 160,
-                              int(p.arrival * 1e6))
-                k += 1
-            lib.tr_jb_get(jb, int(now * 1e6), out)
+        above = []
+        for frame, _, _ in jt.play(ffi, lib, jb, trace, frames=int(61 / 0.02), markers=False):
             if frame > 500:  # the window is full
                 above.append(jb.stats.target_delay > jb.stats.jitter + 20)
         assert sum(above) / len(above) < 0.35, (seed, sum(above) / len(above))
@@ -255,17 +236,8 @@ def test_the_first_second_makes_no_drop_while_the_statistics_are_learnt() -> Non
         trace = jt.make_trace("start", 5, jt.gaussian(30, 10), seed=seed, payloads=quiet + loud)
         jb = ffi.new("tr_jbuf_t *")
         lib.tr_jb_init(jb, 0, 300, 0)
-        arrivals = trace.arrivals()
-        out = ffi.new("int16_t[160]")
-        k = 0
-        for frame in range(50):
-            now = 10.0 + frame * 0.02
-            while k < len(arrivals) and arrivals[k].arrival <= now:
-                p = arrivals[k]
-                lib.tr_jb_put(jb, trace.ssrc, p.seq, p.timestamp, 0, ULAW, p.payload, 160,
-                              int(p.arrival * 1e6))
-                k += 1
-            lib.tr_jb_get(jb, int(now * 1e6), out)
+        for _ in jt.play(ffi, lib, jb, trace, frames=50, markers=False):
+            pass
         shrinks += jb.stats.shrinks
         lost += jb.stats.lost_samples
     assert shrinks == 0
@@ -288,23 +260,14 @@ def test_talkspurts_start_at_the_target_delay_without_loss() -> None:
     trace = jt.make_trace("talk", 40, jt.gaussian(30, 5), talkspurts=(1.5, 0.7))
     jb = ffi.new("tr_jbuf_t *")
     lib.tr_jb_init(jb, 20, 300, 0)
-    arrivals = trace.arrivals()
-    out = ffi.new("int16_t[160]")
     played: list[int] = []
     start_delays = []
-    k = 0
-    for frame in range(int(41 / 0.02)):
-        now = 10.0 + frame * 0.02
-        was_silent = jb.silent
-        while k < len(arrivals) and arrivals[k].arrival <= now:
-            p = arrivals[k]
-            lib.tr_jb_put(jb, trace.ssrc, p.seq, p.timestamp, int(p.marker), ULAW, p.payload,
-                          160, int(p.arrival * 1e6))
-            k += 1
-        lib.tr_jb_get(jb, int(now * 1e6), out)
+    was_silent = jb.silent
+    for frame, _, out in jt.play(ffi, lib, jb, trace, frames=int(41 / 0.02)):
         played.extend(out)
         if was_silent and not jb.silent and frame > 100:
             start_delays.append(jb.stats.current_delay - jb.stats.target_delay)
+        was_silent = jb.silent  # as it is before the next frame's packets are put
     assert len(start_delays) >= 15
     assert all(-80 <= d <= 80 for d in start_delays)  # each spurt starts within 10 ms of target
     counts = jt.find_played(ffi, lib, trace, played)

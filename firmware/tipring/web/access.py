@@ -19,6 +19,9 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import BodyPartReader, web
 
+from tipring.config import ConfigError
+
+
 from .appstate import SESSION, UPLOAD, client_address, state
 from .openapi import query_parameters
 from .render import render_error
@@ -48,6 +51,12 @@ def bearer_token(request: web.Request) -> str:
 def api_error(status: int, message: str, **extra: object) -> web.Response:
     headers = {"WWW-Authenticate": 'Bearer realm="tipring"'} if status == 401 else None
     return web.json_response({"error": message, **extra}, status=status, headers=headers)
+
+
+def config_refused(error: ConfigError) -> web.Response:
+    """422 naming each refused field and why (the API's answer to any configuration change)."""
+    return web.json_response({"error": "invalid configuration", "errors": [
+        {"field": e.path, "reason": e.reason} for e in error.errors]}, status=422)
 
 
 @web.middleware

@@ -26,7 +26,7 @@ from tipring.config import (
     render_config,
 )
 
-from .access import api_error, bearer_token
+from .access import api_error, config_refused, bearer_token
 from .appstate import device, state
 from .dialplan import emergency_numbers, line_plan, test_plan
 from .maintenance import (
@@ -82,8 +82,7 @@ async def _apply(request: web.Request, edit: Callable[[dict[str, Any]], None]) -
     try:
         config = await dev.apply_config(config_from_dict(raw))
     except ConfigError as exc:
-        return web.json_response({"error": "invalid configuration", "errors": [
-            {"field": e.path, "reason": e.reason} for e in exc.errors]}, status=422)
+        return config_refused(exc)
     except OSError as exc:
         return api_error(500, f"the configuration could not be saved: {exc.strerror or exc}")
     return web.json_response(config_summary(config))
@@ -328,8 +327,7 @@ async def import_config(request: web.Request) -> web.Response:
     try:
         config = await dev.apply_config(keep_stored_secrets(parse_config_bytes(data), dev.config))
     except ConfigError as exc:
-        return web.json_response({"error": "invalid configuration", "errors": [
-            {"field": e.path, "reason": e.reason} for e in exc.errors]}, status=422)
+        return config_refused(exc)
     except OSError as exc:
         return api_error(500, f"the configuration could not be saved: {exc.strerror or exc}")
     return web.json_response(config_summary(config))

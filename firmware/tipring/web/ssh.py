@@ -18,7 +18,7 @@ from tipring.config.schema import SshConfig
 from tipring.config.sshkey import SshKeyError, parse_public_key
 from tipring.runtime.ssh import SshStatus
 
-from .access import api_error
+from .access import api_error, config_refused
 from .appstate import device
 
 MAX_BODY_BYTES = 64 * 1024
@@ -110,8 +110,7 @@ async def put_ssh(request: web.Request) -> web.Response:
     try:
         config = await dev.apply_config(config_from_dict(raw))
     except ConfigError as exc:
-        return web.json_response({"error": "invalid configuration", "errors": [
-            {"field": e.path, "reason": e.reason} for e in exc.errors]}, status=422)
+        return config_refused(exc)
     except OSError as exc:
         return api_error(500, f"SSH was not changed: {exc.strerror or exc}")
     return web.json_response(summary(config.ssh, await dev.ssh_status()))
