@@ -116,7 +116,8 @@ LINE_FIELDS = (
                    ("etsi-fsk", "ETSI FSK (V.23)"), ("etsi-dtmf", "ETSI DTMF"),
                    ("none", "none"))),
     Field("message_lamp", "Message lamp (VMWI)",
-          "How a waiting voicemail lights the phone's lamp; the dial tone stutters either way.",
+          "How a waiting voicemail lights the phone's lamp; the dial tone stutters either way. "
+          "SDMF exists for Bellcore caller ID only (other standards send MDMF).",
           choices=(("mdmf", "MDMF (current phones)"), ("sdmf", "SDMF (older Bellcore phones)"),
                    ("off", "off: stutter dial tone only"))),
     Field("message_lamp_alert", "Message lamp alert",
