@@ -78,6 +78,14 @@ async def running_device(path: Path) -> Device:
     return device
 
 
+def call_rtp(device: Device, at_least: int = 0) -> dict[str, Any] | None:
+    """Line 1's call's RTP figures from the device's status, once `at_least` packets came in
+    (None before: for `until`)."""
+    call = device.status()["lines"][0]["call"]
+    rtp = call and call["rtp"]
+    return rtp if rtp and rtp["received_packets"] >= at_least else None
+
+
 async def call_out(device: Device, phone: VirtualHandset, far: Baresip) -> None:
     """Lift, hear dial tone, dial 1002#: baresip answers and the line is connected."""
     phone.lift()

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_ata_calls import call_out, config_file, running_device, until
+from test_ata_calls import call_out, call_rtp, config_file, running_device, until
 
 from peers.baresip import Baresip
 from peers.kamailio import Kamailio
@@ -55,9 +55,7 @@ def test_our_bye_carries_the_call_quality_summary(
             assert telephony is not None
 
             def figures() -> dict | None:
-                call = device.status()["lines"][0]["call"]
-                rtp = call and call["rtp"]
-                return rtp if rtp and rtp["received_packets"] >= 150 else None
+                return call_rtp(device, 150)
 
             seen["live"] = await until(figures, 15, "three seconds of RTP from baresip")
             connected = telephony.call_on(0).connected_at  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_ata_calls import call_out, config_file, hears, running_device, until
+from test_ata_calls import call_out, call_rtp, config_file, hears, running_device, until
 
 from peers.baresip import Baresip
 from peers.kamailio import Kamailio
@@ -47,9 +47,7 @@ def test_statistics_match_the_injected_impairments(
             await call_out(device, phone, far)
 
             def figures() -> dict | None:
-                call = device.status()["lines"][0]["call"]
-                rtp = call and call["rtp"]
-                return rtp if rtp and rtp["received_packets"] >= 500 else None
+                return call_rtp(device, 500)
 
             await until(figures, 25, "ten seconds of impaired RTP")
             relay.paused = True  # nothing more arrives: the next report is final for what did

@@ -11,9 +11,10 @@ and INFO come from its code, not ours. Kamailio (registrar and proxy) is in the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -58,11 +59,22 @@ class RtpPort:
         self.sock.close()
 
 
-async def call_baresip(phone: Phone, rtp: RtpPort) -> tuple[str, CallAnswered]:
-    call = phone.runtime.invite("line1", "1002", rtp.media())
-    answered = await phone.wait(CallAnswered, timeout=10)
-    assert answered.call == call
-    return call, answered
+@contextlib.asynccontextmanager
+async def call_to(kamailio: Kamailio, far: Baresip
+                  ) -> AsyncIterator[tuple[Phone, RtpPort, str, CallAnswered]]:
+    """A registered phone in an established call to baresip (1002): (phone, our RTP port,
+    the call, its answer). The socket closes and the runtime stops afterwards."""
+    phone = await registered_phone(kamailio)
+    rtp = RtpPort()
+    try:
+        call = phone.runtime.invite("line1", "1002", rtp.media())
+        answered = await phone.wait(CallAnswered, timeout=10)
+        assert answered.call == call
+        await blocking(far.wait_event, "CALL_ESTABLISHED", 5)
+        yield phone, rtp, call, answered
+    finally:
+        rtp.close()
+        await phone.runtime.stop()
 
 
 async def until(check: Callable[[], bool], timeout: float, what: str) -> None:
@@ -77,12 +89,8 @@ def test_hold_and_resume_both_ways(kamailio: Kamailio, baresip_factory: BaresipF
     far = baresip_factory(kamailio.aor("1002"), password="secret1002", answer_mode="auto")
 
     async def main() -> None:
-        phone = await registered_phone(kamailio)
-        rtp = RtpPort()
-        try:
-            call, answered = await call_baresip(phone, rtp)
+        async with call_to(kamailio, far) as (phone, _, call, answered):
             assert (answered.media.send, answered.media.receive) == (True, True)
-            await blocking(far.wait_event, "CALL_ESTABLISHED", 5)
 
             # baresip holds us (its re-INVITE offers sendonly): we must stop sending.
             mark = len(phone.of(MediaChanged))
@@ -111,9 +119,6 @@ def test_hold_and_resume_both_ways(kamailio: Kamailio, baresip_factory: BaresipF
             phone.runtime.hangup(call)
             await blocking(far.wait_event, "CALL_CLOSED", 5)
             await phone.wait(CallEnded)
-        finally:
-            rtp.close()
-            await phone.runtime.stop()
 
     run(main)
 
@@ -122,14 +127,10 @@ def test_rfc4733_events_both_ways(kamailio: Kamailio, baresip_factory: BaresipFa
     far = baresip_factory(kamailio.aor("1002"), password="secret1002", answer_mode="auto")
 
     async def main() -> None:
-        phone = await registered_phone(kamailio)
-        rtp = RtpPort()
-        try:
-            call, answered = await call_baresip(phone, rtp)
+        async with call_to(kamailio, far) as (phone, rtp, call, answered):
             media = answered.media
             assert media.telephone_event_pt is not None  # baresip accepted telephone-event
             assert set(range(16)) <= media.telephone_events
-            await blocking(far.wait_event, "CALL_ESTABLISHED", 5)
 
             # Ours to baresip: EventSender's packets, 20 ms apart, as the media thread sends.
             sender = EventSender()
@@ -171,9 +172,6 @@ def test_rfc4733_events_both_ways(kamailio: Kamailio, baresip_factory: BaresipFa
 
             phone.runtime.hangup(call)
             await phone.wait(CallEnded)
-        finally:
-            rtp.close()
-            await phone.runtime.stop()
 
     run(main)
 
@@ -185,11 +183,7 @@ def test_dtmf_as_sip_info_reaches_baresip(kamailio: Kamailio,
     far = baresip_factory(kamailio.aor("1002"), password="secret1002", answer_mode="auto")
 
     async def main() -> None:
-        phone = await registered_phone(kamailio)
-        rtp = RtpPort()
-        try:
-            call, _ = await call_baresip(phone, rtp)
-            await blocking(far.wait_event, "CALL_ESTABLISHED", 5)
+        async with call_to(kamailio, far) as (phone, rtp, call, _):
             for digit in "9#":
                 phone.runtime.act(lambda agent, now, d=digit: agent.send_dtmf(call, d, 160, now))
                 await asyncio.sleep(0.3)
@@ -202,8 +196,5 @@ def test_dtmf_as_sip_info_reaches_baresip(kamailio: Kamailio,
             assert not [p for p in rtp.drain() if p.payload_type == 101]  # none came as RTP
             phone.runtime.hangup(call)
             await phone.wait(CallEnded)
-        finally:
-            rtp.close()
-            await phone.runtime.stop()
 
     run(main)

@@ -4,11 +4,13 @@ Secure cookies and HSTS. Test certificates are made with the openssl command."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import socket
 import ssl
 import stat
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -17,8 +19,43 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient
 from test_web_support import csrf_for, run_client, setup_done
 
+from peers.ports import free_port
+from tipring.config import ConfigStore, default_config
 from tipring.runtime.app import Device, Options
 from tipring.web.server import start_web
+
+
+def https_config(folder: Path, pair: tuple[bytes, bytes] | None = None, **web: object) -> Path:
+    """A config with web.https on (and `web`), beside `pair` as the web certificate if given."""
+    if pair is not None:
+        (folder / "web-cert.pem").write_bytes(pair[0])
+        (folder / "web-key.pem").write_bytes(pair[1])
+    config = folder / "config.toml"
+    base = default_config()
+    ConfigStore(config).save(dataclasses.replace(
+        base, web=dataclasses.replace(base.web, https=True, **web)))  # type: ignore[arg-type]
+    return config
+
+
+@contextlib.asynccontextmanager
+async def serving(config: Path, port: int) -> AsyncIterator[Device]:
+    """The sim device and its web server on 127.0.0.1:`port`, stopped afterwards."""
+    device = Device(Options(config, "sim", "127.0.0.1", port))
+    device.start()
+    stop = await start_web(device)
+    try:
+        yield device
+    finally:
+        await stop()
+        device.close()
+
+
+def trusting() -> ssl.SSLContext:
+    """A client context that takes any certificate (the tests check which one separately)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _make_pair(directory: Path, name: str) -> tuple[bytes, bytes]:
@@ -80,38 +117,18 @@ def test_certificate_is_checked_before_it_is_stored(
 
 def test_https_server_sets_secure_cookie_and_hsts(
         tmp_path: Path, pairs: dict[str, tuple[bytes, bytes]]) -> None:
-    config = tmp_path / "config.toml"
-    cert, key = pairs["one"]
-    (tmp_path / "web-cert.pem").write_bytes(cert)
-    (tmp_path / "web-key.pem").write_bytes(key)
-    from tipring.config import ConfigStore, default_config
-
-    base = default_config()
-    ConfigStore(config).save(dataclasses.replace(base, web=dataclasses.replace(base.web,
-                                                                              https=True)))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    config, port = https_config(tmp_path, pairs["one"]), free_port("127.0.0.1")
 
     async def scenario() -> None:
-        device = Device(Options(config, "sim", "127.0.0.1", port))
-        device.start()
-        stop = await start_web(device)
-        try:
-            client_ssl = ssl.create_default_context()
-            client_ssl.check_hostname = False
-            client_ssl.verify_mode = ssl.CERT_NONE
-            async with aiohttp.ClientSession() as session, asyncio.timeout(10):
-                response = await session.get(f"https://127.0.0.1:{port}/setup", ssl=client_ssl)
-                assert response.status == 200
-                cookie = response.headers["Set-Cookie"]
-                assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
-                assert response.headers["Strict-Transport-Security"].startswith("max-age=")
-                with pytest.raises(aiohttp.ClientError):
-                    await session.get(f"http://127.0.0.1:{port}/setup")  # no plain HTTP
-        finally:
-            await stop()
-            device.close()
+        async with serving(config, port), aiohttp.ClientSession() as session, \
+                asyncio.timeout(10):
+            response = await session.get(f"https://127.0.0.1:{port}/setup", ssl=trusting())
+            assert response.status == 200
+            cookie = response.headers["Set-Cookie"]
+            assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=Strict" in cookie
+            assert response.headers["Strict-Transport-Security"].startswith("max-age=")
+            with pytest.raises(aiohttp.ClientError):
+                await session.get(f"http://127.0.0.1:{port}/setup")  # no plain HTTP
 
     asyncio.run(scenario())
 
@@ -121,32 +138,16 @@ def test_first_start_makes_the_devices_own_certificate_and_https_uses_it(tmp_pat
     shows its fingerprint, and with web.https the server presents exactly that certificate."""
     import hashlib
 
-    from tipring.config import ConfigStore, default_config
     from tipring.web import tls
 
-    config = tmp_path / "config.toml"
-    base = default_config()
-    ConfigStore(config).save(dataclasses.replace(base, web=dataclasses.replace(base.web,
-                                                                              https=True)))
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    config, port = https_config(tmp_path), free_port("127.0.0.1")
 
     async def scenario() -> bytes:
-        device = Device(Options(config, "sim", "127.0.0.1", port))
-        device.start()
-        stop = await start_web(device)
-        try:
-            client_ssl = ssl.create_default_context()
-            client_ssl.check_hostname = False
-            client_ssl.verify_mode = ssl.CERT_NONE
-            _reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_ssl)
+        async with serving(config, port):
+            _reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=trusting())
             der = writer.get_extra_info("ssl_object").getpeercert(binary_form=True)
             writer.close()
             return der
-        finally:
-            await stop()
-            device.close()
 
     der = asyncio.run(scenario())
     files = tls.CertificateFiles.beside(config)
@@ -179,45 +180,28 @@ def test_plain_http_port_sends_browsers_to_the_https_page(
     """web.redirect_port: http://device/... answers 308 to https://device:port/... (same path
     and query, the Host's name kept), sets no cookie and serves no page; a Host header that is
     not a plain name is replaced by the listen address, so nobody can aim the redirect."""
-    config = tmp_path / "config.toml"
-    cert, key = pairs["one"]
-    (tmp_path / "web-cert.pem").write_bytes(cert)
-    (tmp_path / "web-key.pem").write_bytes(key)
-    from tipring.config import ConfigStore, default_config
-
-    port, plain = _free_port(), _free_port()
-    base = default_config()
-    ConfigStore(config).save(dataclasses.replace(base, web=dataclasses.replace(
-        base.web, https=True, redirect_port=plain)))
+    port, plain = free_port("127.0.0.1"), free_port("127.0.0.1")
+    config = https_config(tmp_path, pairs["one"], redirect_port=plain)
 
     async def scenario() -> None:
-        device = Device(Options(config, "sim", "127.0.0.1", port))
-        device.start()
-        stop = await start_web(device)
-        try:
-            async with aiohttp.ClientSession() as session, asyncio.timeout(10):
-                for method in ("GET", "POST"):
-                    moved = await session.request(
-                        method, f"http://127.0.0.1:{plain}/calls?page=2", allow_redirects=False)
-                    assert moved.status == 308, method
-                    assert moved.headers["Location"] == f"https://127.0.0.1:{port}/calls?page=2"
-                    assert "Set-Cookie" not in moved.headers
-                named = await session.get(f"http://127.0.0.1:{plain}/",
-                                          headers={"Host": "tipring.local"},
-                                          allow_redirects=False)
-                assert named.headers["Location"] == f"https://tipring.local:{port}/"
-                aimed = await session.get(f"http://127.0.0.1:{plain}/",
-                                          headers={"Host": "evil.test/@x"},
-                                          allow_redirects=False)
-                assert aimed.headers["Location"] == f"https://127.0.0.1:{port}/"
-                client_ssl = ssl.create_default_context()
-                client_ssl.check_hostname = False
-                client_ssl.verify_mode = ssl.CERT_NONE
-                landed = await session.get(f"http://127.0.0.1:{plain}/setup", ssl=client_ssl)
-                assert landed.status == 200 and str(landed.url).startswith("https://")
-        finally:
-            await stop()
-            device.close()
+        async with serving(config, port), aiohttp.ClientSession() as session, \
+                asyncio.timeout(10):
+            for method in ("GET", "POST"):
+                moved = await session.request(
+                    method, f"http://127.0.0.1:{plain}/calls?page=2", allow_redirects=False)
+                assert moved.status == 308, method
+                assert moved.headers["Location"] == f"https://127.0.0.1:{port}/calls?page=2"
+                assert "Set-Cookie" not in moved.headers
+            named = await session.get(f"http://127.0.0.1:{plain}/",
+                                      headers={"Host": "tipring.local"},
+                                      allow_redirects=False)
+            assert named.headers["Location"] == f"https://tipring.local:{port}/"
+            aimed = await session.get(f"http://127.0.0.1:{plain}/",
+                                      headers={"Host": "evil.test/@x"},
+                                      allow_redirects=False)
+            assert aimed.headers["Location"] == f"https://127.0.0.1:{port}/"
+            landed = await session.get(f"http://127.0.0.1:{plain}/setup", ssl=trusting())
+            assert landed.status == 200 and str(landed.url).startswith("https://")
         with socket.socket() as probe:  # stopping the web stops the redirect too
             probe.bind(("127.0.0.1", plain))
 
@@ -250,9 +234,3 @@ def test_redirect_port_must_differ_from_the_web_port() -> None:
     with pytest.raises(ConfigError) as refused:
         config_from_dict(raw)
     assert "web.redirect_port: must not be the web port itself" in str(refused.value)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
