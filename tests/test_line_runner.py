@@ -135,35 +135,26 @@ def test_message_lamp_settings_reach_the_phone(lamp: str) -> None:
 def test_line_settings_reach_the_ring_the_tones_and_the_audio_path() -> None:
     """Ring frequency, ring cadence, a tone override and the gains of `LineConfig` are what
     the SLIC and the handset get (they used to stop at the configuration)."""
-    board = create_sim_board(1)
     config = LineConfig(ring_frequency_hz=25, ring_cadence="400/200,400/2000",
                         dial_tone="f1=425@-10,c=0/0;", tx_gain_db=-6.0, rx_gain_db=3.0)
 
-    async def main() -> None:
-        runner = LineRunner(board.lines[0], profile("US"), config, lambda _event: None)
-        runner.start()
-        try:
-            assert runner.line.profile.ring == RingCadence(((0.4, 0.2), (0.4, 2.0)), 20.0)
-            runner.apply(runner.line.ring(None, None, runner.clock()))
-            await until(lambda: board.lines[0].slic.ringing, 2)
-            cadence = board.lines[0].slic.ring_cadence
-            assert cadence is not None and cadence.frequency_hz == 25.0
-            assert cadence.segments == ((0.4, 0.2), (0.4, 2.0))
-            runner.apply(runner.line.stop_ring(runner.clock()))
-            handset: VirtualHandset = board.handsets[0]
-            handset.lift()
-            await asyncio.sleep(0.6)
-            heard = array.array("h")
-            heard.frombytes(handset.heard())
-            window = heard[-2000:]
-            assert goertzel_power(window, 425.0) > 100 * goertzel_power(window, 350.0)
-            state = runner.audio.path.state
-            assert (round(state.tx_gain, 3), round(state.rx_gain, 3)) == (
-                round(10 ** (-6 / 20), 3), round(10 ** (3 / 20), 3))
-        finally:
-            runner.stop()
+    async def scenario(runner: LineRunner, events: list, handset: VirtualHandset) -> None:
+        slic = runner.port.slic
+        assert runner.line.profile.ring == RingCadence(((0.4, 0.2), (0.4, 2.0)), 20.0)
+        runner.apply(runner.line.ring(None, None, runner.clock()))
+        await until(lambda: slic.ringing, 2)
+        cadence = slic.ring_cadence  # type: ignore[attr-defined]
+        assert cadence is not None and cadence.frequency_hz == 25.0
+        assert cadence.segments == ((0.4, 0.2), (0.4, 2.0))
+        runner.apply(runner.line.stop_ring(runner.clock()))
+        handset.lift()
+        await asyncio.sleep(0.6)
+        heard = array.array("h")
+        heard.frombytes(handset.heard())
+        window = heard[-2000:]
+        assert goertzel_power(window, 425.0) > 100 * goertzel_power(window, 350.0)
+        state = runner.audio.path.state
+        assert (round(state.tx_gain, 3), round(state.rx_gain, 3)) == (
+            round(10 ** (-6 / 20), 3), round(10 ** (3 / 20), 3))
 
-    try:
-        asyncio.run(main())
-    finally:
-        board.close()
+    run(scenario, config=config)

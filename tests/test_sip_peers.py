@@ -635,6 +635,17 @@ class TinyDns(asyncio.DatagramProtocol):
         self.queries: list[tuple[str, str]] = []
         self.transport: asyncio.DatagramTransport | None = None
 
+    async def start(self) -> int:
+        """Listen on a free loopback UDP port; returns it."""
+        await asyncio.get_running_loop().create_datagram_endpoint(
+            lambda: self, local_addr=("127.0.0.1", 0))
+        assert self.transport is not None
+        return self.transport.get_extra_info("sockname")[1]
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
@@ -665,14 +676,11 @@ def test_registrar_located_by_srv_then_a_with_dnspython(kamailio: Kamailio) -> N
     from tipring.runtime.sip_runtime import DnsLookup
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
         zone = TinyDns({
             ("_sip._udp.voip.example", "SRV"): [f"10 0 {kamailio.port} sbc.voip.example."],
             ("sbc.voip.example", "A"): ["127.0.0.1"],
         })
-        transport, _ = await loop.create_datagram_endpoint(lambda: zone,
-                                                           local_addr=("127.0.0.1", 0))
-        port = transport.get_extra_info("sockname")[1]
+        port = await zone.start()
         phone = await Phone(lookup=DnsLookup(["127.0.0.1"], port=port, timeout=2)).start()
         try:
             # The registrar is a name only DNS knows: no port, so RFC 3263 4.2 asks SRV first.
@@ -689,7 +697,7 @@ def test_registrar_located_by_srv_then_a_with_dnspython(kamailio: Kamailio) -> N
             assert await phone.runtime.resolve("nowhere.example", "udp") == []
         finally:
             await phone.runtime.stop()
-            transport.close()
+            zone.close()
 
     run(main)
 
@@ -704,16 +712,13 @@ def test_srv_targets_are_tried_in_order_until_one_answers(
     dead = free_port("127.0.0.1")  # nothing listens here: connections are refused
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
         zone = TinyDns({
             ("_sip._tcp.voip.example", "SRV"): [f"10 0 {dead} down.voip.example.",
                                                f"20 0 {proxy.port} up.voip.example."],
             ("down.voip.example", "A"): ["127.0.0.1"],
             ("up.voip.example", "A"): ["127.0.0.1"],
         })
-        transport, _ = await loop.create_datagram_endpoint(lambda: zone,
-                                                           local_addr=("127.0.0.1", 0))
-        port = transport.get_extra_info("sockname")[1]
+        port = await zone.start()
         phone = await Phone(lookup=DnsLookup(["127.0.0.1"], port=port, timeout=2)).start()
         try:
             targets = await phone.runtime.add_account(account(
@@ -728,7 +733,7 @@ def test_srv_targets_are_tried_in_order_until_one_answers(
             assert binding.socket == f"tcp:127.0.0.1:{proxy.port}"
         finally:
             await phone.runtime.stop()
-            transport.close()
+            zone.close()
 
     run(main)
 
@@ -825,12 +830,9 @@ def test_tls_call_verifies_the_name_dns_gave(certificate: tuple[Path, Path], nam
     server_context.load_cert_chain(str(cert), str(key))
 
     async def main() -> None:
-        loop = asyncio.get_running_loop()
         zone = TinyDns({("sip.tipring.test", "A"): ["127.0.0.1"],
                         ("evil.tipring.test", "A"): ["127.0.0.1"]})
-        dns_transport, _ = await loop.create_datagram_endpoint(lambda: zone,
-                                                               local_addr=("127.0.0.1", 0))
-        dns_port = dns_transport.get_extra_info("sockname")[1]
+        dns_port = await zone.start()
         callee = await Phone(tls_server=server_context).start()
         caller = await Phone(tls_client=tls_client_context(ca_file=str(cert)),
                              lookup=DnsLookup(["127.0.0.1"], port=dns_port)).start()
@@ -856,7 +858,7 @@ def test_tls_call_verifies_the_name_dns_gave(certificate: tuple[Path, Path], nam
         finally:
             await caller.runtime.stop()
             await callee.runtime.stop()
-            dns_transport.close()
+            zone.close()
 
     run(main)
 
