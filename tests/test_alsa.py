@@ -271,7 +271,7 @@ def test_playout_lead_is_checked() -> None:
     with pytest.raises(ValueError, match="playout_lead must be more than 0"):
         AlsaAudioPort(0, "p", "c", playout_lead=0.03)
     for lead in (0, 21, "5", True):
-        with pytest.raises(HardwareError, match=r"l.playout_lead_ms must be a number from 1 to 20"):
+        with pytest.raises(HardwareError, match=r"l.playout_lead_ms must be a number more than 0 and at most 20"):
             audio_port_from_table(0, {"playback": "p", "capture": "c", "playout_lead_ms": lead}, "l")
     port = audio_port_from_table(0, {"playback": "p", "capture": "c", "playout_lead_ms": 10}, "l")
     assert port.playout_lead == 0.01

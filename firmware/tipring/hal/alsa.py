@@ -38,12 +38,15 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from tipring.hal.api import (
+    DEFAULT_PLAYOUT_LEAD,
     PERIOD_BYTES,
     PERIOD_SAMPLES,
     SAMPLE_RATE,
     AudioPort,
     AudioStopped,
     HardwareError,
+    playout_lead_frames,
+    playout_lead_setting,
 )
 
 __all__ = ["AlsaAudioPort", "Pcm", "PcmOpener", "alsa_pcm_opener", "audio_port_from_table"]
@@ -51,7 +54,6 @@ __all__ = ["AlsaAudioPort", "Pcm", "PcmOpener", "alsa_pcm_opener", "audio_port_f
 log = logging.getLogger(__name__)
 
 DEFAULT_BUFFER_PERIODS = 4  # 80 ms: rides out scheduling hiccups, adds little latency
-DEFAULT_PLAYOUT_LEAD = 0.02  # seconds of playout queued ahead: one period
 
 
 class Pcm(Protocol):
@@ -135,10 +137,7 @@ class AlsaAudioPort(AudioPort):
     ) -> None:
         if not 2 <= buffer_periods <= 4:
             raise ValueError(f"buffer_periods must be 2..4, got {buffer_periods}")
-        lead_frames = round(playout_lead * SAMPLE_RATE)
-        if not 1 <= lead_frames <= PERIOD_SAMPLES:
-            raise ValueError(f"playout_lead must be more than 0 and at most one period "
-                             f"({PERIOD_SAMPLES / SAMPLE_RATE} s), got {playout_lead!r}")
+        lead_frames = playout_lead_frames(playout_lead)
         self.playout_lead = lead_frames / SAMPLE_RATE
         self.playout_trimmed = 0
         self._lead_frames = lead_frames
@@ -304,12 +303,7 @@ def audio_port_from_table(line: int, table: Any, where: str, **kwargs: Any) -> A
     periods = table.get("buffer_periods", DEFAULT_BUFFER_PERIODS)
     if isinstance(periods, bool) or not isinstance(periods, int) or not 2 <= periods <= 4:
         raise HardwareError(f"{where}.buffer_periods must be 2..4, got {periods!r}")
-    lead_ms = table.get("playout_lead_ms", DEFAULT_PLAYOUT_LEAD * 1000)
-    if (isinstance(lead_ms, bool) or not isinstance(lead_ms, int | float)
-            or not 1 <= lead_ms <= 1000 * PERIOD_SAMPLES / SAMPLE_RATE):
-        raise HardwareError(f"{where}.playout_lead_ms must be a number from 1 to 20, "
-                            f"got {lead_ms!r}")
     return AlsaAudioPort(
         line, names["playback"], names["capture"], buffer_periods=periods,
-        playout_lead=lead_ms / 1000, **kwargs
+        playout_lead=playout_lead_setting(table, where), **kwargs
     )

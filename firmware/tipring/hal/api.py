@@ -13,16 +13,42 @@ import enum
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 SAMPLE_RATE = 8000
 PERIOD_SAMPLES = 160  # 20 ms at 8 kHz
 PERIOD_SECONDS = PERIOD_SAMPLES / SAMPLE_RATE
 BYTES_PER_SAMPLE = 2  # signed 16-bit, native (little) endian
 PERIOD_BYTES = PERIOD_SAMPLES * BYTES_PER_SAMPLE
+# Playout queued ahead of each capture period's end (the sim and ALSA ports keep this level):
+# the playout latency, and how late the media thread's write may come. One period by default.
+DEFAULT_PLAYOUT_LEAD = PERIOD_SECONDS
 
 
 class HardwareError(RuntimeError):
     """A board or chip is missing, misconfigured or reports a fault; the message says which."""
+
+
+def playout_lead_frames(seconds: float) -> int:
+    """A playout lead in samples: at least one, at most one period (ValueError otherwise)."""
+    frames = round(seconds * SAMPLE_RATE) if isinstance(seconds, int | float) else 0
+    if isinstance(seconds, bool) or not 1 <= frames <= PERIOD_SAMPLES:
+        raise ValueError(f"playout_lead must be more than 0 and at most one period "
+                         f"({PERIOD_SECONDS} s), got {seconds!r}")
+    return frames
+
+
+def playout_lead_setting(table: Any, where: str) -> float:
+    """`playout_lead_ms` of a board-profile table, in seconds (the default when absent)."""
+    lead_ms = table.get("playout_lead_ms", DEFAULT_PLAYOUT_LEAD * 1000)
+    try:
+        if isinstance(lead_ms, bool) or not isinstance(lead_ms, int | float):
+            raise ValueError
+        playout_lead_frames(lead_ms / 1000)
+    except ValueError:
+        raise HardwareError(f"{where}.playout_lead_ms must be a number more than 0 and at most "
+                            f"{PERIOD_SECONDS * 1000:g}, got {lead_ms!r}") from None
+    return lead_ms / 1000
 
 
 class Linefeed(enum.Enum):

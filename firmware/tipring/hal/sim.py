@@ -34,6 +34,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from tipring.hal.api import (
+    DEFAULT_PLAYOUT_LEAD,
     PERIOD_BYTES,
     PERIOD_SAMPLES,
     PERIOD_SECONDS,
@@ -47,6 +48,8 @@ from tipring.hal.api import (
     Linefeed,
     LinePort,
     RingCadence,
+    playout_lead_frames,
+    playout_lead_setting,
 )
 from tipring.hal.simclock import Clock, RealClock, TimerHandle, VirtualClock
 
@@ -84,7 +87,6 @@ AudioSource = str | os.PathLike[str] | bytes | bytearray | memoryview | array
 
 DEFAULT_RECORD_SECONDS = 600.0  # what a handset remembers hearing: bounded for long demos
 DEFAULT_BUFFER_PERIODS = 4  # device buffer depth, capture and playout, like a 4-period ALSA buffer
-DEFAULT_PLAYOUT_LEAD = PERIOD_SECONDS  # playout primed with one period, as on ALSA (hal/alsa.py)
 
 _BIG_ENDIAN = sys.byteorder == "big"
 _EPSILON = 1e-9  # seconds: float slack when comparing times built by different sums
@@ -797,10 +799,7 @@ class SimAudioPort(AudioPort):
     ) -> None:
         if buffer_periods < 1:
             raise ValueError(f"buffer_periods must be >= 1, got {buffer_periods}")
-        if not 0 < playout_lead <= PERIOD_SECONDS:
-            raise ValueError(f"playout_lead must be more than 0 and at most one period "
-                             f"({PERIOD_SECONDS} s), got {playout_lead!r}")
-        self.playout_lead = float(playout_lead)
+        self.playout_lead = playout_lead_frames(playout_lead) / SAMPLE_RATE
         self.line = line
         self.overruns = 0
         self.underruns = 0
@@ -956,17 +955,7 @@ def open_sim_board(profile: BoardProfile) -> SimBoard:
             f"board profile {profile.name!r}: sim.record_seconds must be a number > 0, "
             f"got {record_seconds!r}"
         )
-    lead_ms = table.get("playout_lead_ms", DEFAULT_PLAYOUT_LEAD * 1000)
-    if (
-        isinstance(lead_ms, bool)
-        or not isinstance(lead_ms, int | float)
-        or not 0 < lead_ms <= PERIOD_SECONDS * 1000
-    ):
-        raise HardwareError(
-            f"board profile {profile.name!r}: sim.playout_lead_ms must be a number more than 0 "
-            f"and at most {PERIOD_SECONDS * 1000:g}, got {lead_ms!r}"
-        )
     return create_sim_board(
         profile.lines, name=profile.name, record_seconds=float(record_seconds),
-        playout_lead=lead_ms / 1000,
+        playout_lead=playout_lead_setting(table, f"board profile {profile.name!r}: sim"),
     )
