@@ -15,7 +15,7 @@ enum {
     FRAME = 160,
     RESYNC = 16000,              /* 2 s off the timeline: a new timeline, not jitter */
     SAFETY = 20,                 /* 2.5 ms on top of the percentile */
-    SHRINK_STEP = 16,             /* 2 ms per 200 ms update: 10 ms/s */
+    SHRINK_STEP = 16,            /* 2 ms per 200 ms update: 10 ms/s */
     UPDATE_FRAMES = 10,          /* re-evaluate the target every 200 ms */
     ADJUST_SPEECH = 80,          /* |err| that justifies a pitch-period edit in speech: 10 ms */
     ADJUST_QUIET = 40,           /* ... and in a quiet frame: 5 ms */
