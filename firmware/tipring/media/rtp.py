@@ -61,6 +61,10 @@ def parse_rtp(data: bytes) -> RtpPacket:
     if len(data) < HEADER.size:
         raise RtpError(f"{len(data)} bytes is shorter than the 12-byte RTP header")
     first, second, sequence, timestamp, ssrc = HEADER.unpack_from(data)
+    if first == 0x80 and not 72 <= second & 0x7F <= 76:
+        # Version 2 and nothing after the fixed header: nearly every packet, so the short way.
+        return RtpPacket(second & 0x7F, sequence, timestamp, ssrc, bytes(data[HEADER.size:]),
+                         bool(second & 0x80))
     if first >> 6 != RTP_VERSION:
         raise RtpError(f"RTP version {first >> 6}, expected 2")
     if 72 <= second & 0x7F <= 76:

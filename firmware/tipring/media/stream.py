@@ -19,7 +19,7 @@ from typing import Literal
 
 from tipring.media import rtcp
 from tipring.media.reception import ReceptionStats
-from tipring.media.rtp import RtpError, RtpPacket, parse_rtp
+from tipring.media.rtp import HEADER, RtpError, RtpPacket, parse_rtp
 
 COMFORT_NOISE = 13  # RFC 3389 payload type
 RTCP_INTERVAL = 5.0  # seconds, randomized by [0.5, 1.5] (RFC 3550 6.2 and 6.3.1)
@@ -68,6 +68,10 @@ class RtpStream:
         self._sent_since_report = False
         self._last_sr: tuple[int, float] | None = None  # (middle 32 bits of its NTP time, when)
         self._next_report: float | None = None
+        allowed = {config.payload_type, COMFORT_NOISE}
+        if config.event_payload_type is not None:
+            allowed.add(config.event_payload_type)
+        self._allowed_types = frozenset(allowed)
 
     @property
     def rtcp_destination(self) -> Address:
@@ -82,21 +86,22 @@ class RtpStream:
                  payload_type: int | None = None, timestamp: int | None = None) -> bytes:
         """Build the next packet. Audio advances the timestamp by `samples`; telephone-events
         pass their own (fixed) `timestamp` and do not advance it."""
-        packet = RtpPacket(
-            payload_type=self.config.payload_type if payload_type is None else payload_type,
-            sequence=self.sequence,
-            timestamp=self.timestamp if timestamp is None else timestamp,
-            ssrc=self.ssrc,
-            payload=payload,
-            marker=marker,
-        )
+        pt = self.config.payload_type if payload_type is None else payload_type
+        if not 0 <= pt <= 127:
+            raise RtpError(f"payload type {pt} is outside 0..127")
+        # The header of every packet we send is the plain 12 bytes (no CSRC, extension or
+        # padding): packed directly, as this runs for every packet of every call.
+        header = HEADER.pack(0x80, (0x80 if marker else 0) | pt, self.sequence,
+                             self.timestamp if timestamp is None else timestamp & 0xFFFFFFFF,
+                             self.ssrc)
         self.sequence = (self.sequence + 1) & 0xFFFF
         if timestamp is None:
             self.timestamp = (self.timestamp + samples) & 0xFFFFFFFF
-        self.stats.sent_packets += 1
-        self.stats.sent_octets += len(payload)
+        stats = self.stats
+        stats.sent_packets += 1
+        stats.sent_octets += len(payload)
         self._sent_since_report = True
-        return packet.serialize()
+        return header + payload
 
     def skip(self, samples: int) -> None:
         """Advance the timestamp for audio not sent (silence suppression, hold)."""
@@ -114,10 +119,7 @@ class RtpStream:
         if not self._source_allowed(source):
             self.stats.dropped["foreign source"] += 1
             return None
-        allowed = {self.config.payload_type, COMFORT_NOISE}
-        if self.config.event_payload_type is not None:
-            allowed.add(self.config.event_payload_type)
-        if packet.payload_type not in allowed:
+        if packet.payload_type not in self._allowed_types:
             self.stats.dropped["unexpected payload type"] += 1
             return None
         if self.remote_ssrc is None:

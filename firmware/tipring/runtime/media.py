@@ -36,6 +36,8 @@ what existed when it started is frozen out of the collector (gc.freeze), and han
 
 from __future__ import annotations
 
+import array
+import fcntl
 import gc
 import logging
 import os
@@ -43,6 +45,7 @@ import queue
 import socket
 import struct
 import sys
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -123,6 +126,9 @@ class MediaStats:
     burst_ratio: float = 1.0  # G.107 BurstR of the loss so far (1: random)
     quality_lost: int = 0  # packets still missing (late ones filled in; duplicates ignored)
     mos: float | None = None  # G.107 E-model estimate (tipring.media.quality)
+    # The buffer's nominal delay (RFC 3611's "JB nominal": what a packet on the fastest path
+    # waits before it plays): its target moved onto the frame grid, which is where it plays.
+    buffer_nominal_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -175,6 +181,7 @@ class _Leg:
     received_octets: int = 0
     bursts: LossBursts = field(default_factory=LossBursts)
     bursts_ssrc: int | None = None
+    empty_datagrams: bool = False  # a zero-length datagram came: drain to EAGAIN (`_drain`)
 
 
 def _with_leg(event: DigitStarted | DigitEnded, leg: str) -> LegDigitEvent:
@@ -202,6 +209,7 @@ class MediaThread(threading.Thread):
         self._attached: set[str] = set()  # the callers' view, to refuse a third leg at once
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._stopping = False
+        self._inq = array.array("i", [0])  # FIONREAD's answer (`_queued`)
 
     @property
     def stream(self) -> RtpStream | None:
@@ -379,12 +387,9 @@ class MediaThread(threading.Thread):
                 self.on_event(MediaStopped(reason))
 
     def _run_commands(self) -> None:
-        while True:
-            try:
-                command = self._commands.get_nowait()
-            except queue.Empty:
-                return
-            command()
+        commands = self._commands
+        while not commands.empty():  # this thread alone takes from the queue
+            commands.get_nowait()()
 
     def _send(self, leg: _Leg, payload: bytes) -> None:
         if not leg.sending:
@@ -405,6 +410,42 @@ class MediaThread(threading.Thread):
             leg.rtp_sock.sendto(datagram, leg.stream.destination)
         except OSError as exc:  # e.g. ICMP unreachable reported on the next send: keep going
             leg.stream.stats.dropped[f"send: {exc.strerror or exc}"] += 1
+
+    def _take(self, leg: _Leg, data: bytes, source: Any, arrival: float, now: float) -> None:
+        """One datagram from the leg's RTP socket: into the jitter buffer, or its digit, comfort
+        noise or drop count."""
+        stream = leg.stream
+        if leg.srtp is not None:
+            try:
+                data = leg.srtp.unprotect(data)
+            except SrtpError:  # forged, damaged or replayed: never played
+                stream.stats.dropped["srtp rejected"] += 1
+                return
+        packet = stream.incoming(data, (source[0], source[1]), arrival)
+        if packet is None:
+            return
+        self._count(leg, packet.ssrc, packet.sequence, len(packet.payload))
+        if not leg.receiving:
+            return
+        if packet.payload_type == stream.config.event_payload_type:
+            try:
+                for event in leg.events_in.receive(packet.timestamp, packet.payload, now):
+                    self._remote_digit(leg, event)
+            except ValueError:
+                stream.stats.dropped["malformed event"] += 1
+        elif packet.payload_type == COMFORT_NOISE:
+            self.path.comfort_noise(packet.payload, leg.name)
+        else:
+            self.path.put(packet.ssrc, packet.sequence, packet.timestamp, packet.marker,
+                          packet.payload_type, packet.payload, arrival, leg.name)
+
+    def _queued(self, sock: socket.socket) -> bool:
+        """Whether a datagram of at least one byte waits on `sock` (see `_drain`)."""
+        try:
+            fcntl.ioctl(sock.fileno(), termios.FIONREAD, self._inq, True)
+        except OSError:
+            return True  # the receive will say what is wrong
+        return self._inq[0] > 0
 
     def _receive(self, leg: _Leg, sock: socket.socket,
                  now: float) -> tuple[bytes, Any, float] | None:
@@ -437,37 +478,19 @@ class MediaThread(threading.Thread):
         return data, source, arrival
 
     def _drain(self, leg: _Leg, now: float, drain_rtcp: bool = True) -> None:
-        stream = leg.stream
-        while True:
-            received = self._receive(leg, leg.rtp_sock, now)
-            if received is None:
-                break
+        # Read until the socket says nothing more waits. Asking it (FIONREAD) costs a third of
+        # the receive that fails with EAGAIN, which Python turns into an exception with a
+        # locale-decoded message. FIONREAD answers 0 for a zero-length datagram too, so once
+        # one has come (never RTP: junk) the leg reads to EAGAIN, lest they hold packets back.
+        while (received := self._receive(leg, leg.rtp_sock, now)) is not None:
             data, source, arrival = received
-            if leg.srtp is not None:
-                try:
-                    data = leg.srtp.unprotect(data)
-                except SrtpError:  # forged, damaged or replayed: never played
-                    stream.stats.dropped["srtp rejected"] += 1
-                    continue
-            packet = stream.incoming(data, (source[0], source[1]), arrival)
-            if packet is None:
-                continue
-            self._count(leg, packet.ssrc, packet.sequence, len(packet.payload))
-            if not leg.receiving:
-                continue
-            if packet.payload_type == stream.config.event_payload_type:
-                try:
-                    for event in leg.events_in.receive(packet.timestamp, packet.payload, now):
-                        self._remote_digit(leg, event)
-                except ValueError:
-                    stream.stats.dropped["malformed event"] += 1
-            elif packet.payload_type == COMFORT_NOISE:
-                self.path.comfort_noise(packet.payload, leg.name)
-            else:
-                self.path.put(packet.ssrc, packet.sequence, packet.timestamp, packet.marker,
-                              packet.payload_type, packet.payload, arrival, leg.name)
+            leg.empty_datagrams = leg.empty_datagrams or not data
+            self._take(leg, data, source, arrival, now)
+            if not leg.empty_datagrams and not self._queued(leg.rtp_sock):
+                break
         if not drain_rtcp:
             return
+        stream = leg.stream
         while True:
             received = self._receive(leg, leg.rtcp_sock, now)
             if received is None:
@@ -532,7 +555,8 @@ class MediaThread(threading.Thread):
         """The leg's figures (KeyError if it is not attached)."""
         state = self.legs[leg]
         stream = state.stream
-        jb = self.path.leg_state(leg).jb.stats
+        jbuf = self.path.leg_state(leg).jb
+        jb = jbuf.stats
         rtt = stream.stats.round_trip_time
         bursts = state.bursts
         buffer_delay_ms = jb.current_delay / 8
@@ -544,6 +568,7 @@ class MediaThread(threading.Thread):
             cumulative_lost=stream.reception.cumulative_lost,
             buffer_delay_ms=buffer_delay_ms,
             buffer_target_ms=jb.target_delay / 8,
+            buffer_nominal_ms=jbuf.cover / 8,
             late=jb.late,
             concealed_ms=jb.concealed_samples / 8,
             round_trip_ms=None if rtt is None else rtt * 1000,

@@ -98,6 +98,7 @@ def rtp_figures(stats: MediaStats) -> dict[str, Any]:
         "jitter_ms": round(stats.jitter_ms, 1),
         "buffer_delay_ms": round(stats.buffer_delay_ms, 1),
         "buffer_target_ms": round(stats.buffer_target_ms, 1),
+        "buffer_nominal_ms": round(stats.buffer_nominal_ms, 1),
         "late_packets": stats.late,
         "concealed_ms": round(stats.concealed_ms, 1),
         "round_trip_ms": None if stats.round_trip_ms is None else round(stats.round_trip_ms, 1),
