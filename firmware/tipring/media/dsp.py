@@ -544,6 +544,7 @@ class AudioPath:
                          jitter_min_ms, jitter_max_ms, int(jitter_fixed))
         lib.tr_path_set_gains(self._path, tx_gain_db, rx_gain_db)
         self._slots: dict[str, int] = {DEFAULT_LEG: 0}
+        self._jbufs = [ffi.addressof(self._path.leg[slot], "jb") for slot in range(MAX_LEGS)]
         self._plan = ffi.new("tr_tone_plan_t *")
         self._events = ffi.new("tr_dtmf_event_t[]", self.MAX_EVENTS)
         self._payload = ffi.new("uint8_t[]", MAX_LEGS * FRAME)
@@ -624,14 +625,19 @@ class AudioPath:
     def capture(self, pcm: bytes) -> tuple[bytes, list[ToneEvent]]:
         """One captured period in; the default leg's payload and the detected tones out (every
         leg's payload of this frame is then in `payload`)."""
+        tones = self.capture_tones(pcm)
+        slot = self._slots.get(self.default_leg, 0)
+        return ffi.buffer(self._payload + slot * FRAME, FRAME)[:], tones
+
+    def capture_tones(self, pcm: bytes) -> list[ToneEvent]:
+        """`capture` for a caller that takes each leg's payload from `payload`: the detected
+        tones alone (the media thread's call, every frame)."""
         if len(pcm) != 2 * FRAME:
             raise ValueError(f"a capture period is {2 * FRAME} bytes, got {len(pcm)}")
         start = int(self._path.dtmf.samples)
         n = lib.tr_capture(self._path, ffi.from_buffer("int16_t[]", pcm), self._payload,
                            self._events, self.MAX_EVENTS)
-        slot = self._slots.get(self.default_leg, 0)
-        payload = ffi.buffer(self._payload + slot * FRAME, FRAME)[:]
-        return payload, tone_events(self._events, n, start) if n else []
+        return tone_events(self._events, n, start) if n else []
 
     def payload(self, leg: str = DEFAULT_LEG) -> bytes:
         """What `leg` is sent for the last captured period: the handset and the other legs."""
@@ -647,9 +653,9 @@ class AudioPath:
     def put(self, ssrc: int, sequence: int, timestamp: int, marker: bool, payload_type: int,
             payload: bytes, arrival: float, leg: str = DEFAULT_LEG) -> int:
         """One received RTP packet into the leg's jitter buffer; returns the TR_JB_* result."""
-        jb = ffi.addressof(self.leg_state(leg), "jb")
-        return int(lib.tr_jb_put(jb, ssrc, sequence, timestamp, int(marker), payload_type,
-                                 payload, len(payload), int(arrival * 1e6)))
+        return int(lib.tr_jb_put(self._jbufs[self._slot(leg)], ssrc, sequence, timestamp,
+                                 int(marker), payload_type, payload, len(payload),
+                                 int(arrival * 1e6)))
 
     # --- what the handset hears besides the far ends ------------------------------------------
 

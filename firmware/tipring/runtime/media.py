@@ -358,7 +358,7 @@ class MediaThread(threading.Thread):
                     break
                 self._run_commands()
                 now = self.clock()
-                _, detected = self.path.capture(captured)
+                detected = self.path.capture_tones(captured)
                 for tone in detected:
                     self.on_event(tone)
                 report = bool(self.legs) and now >= next_stats
