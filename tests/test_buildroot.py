@@ -214,6 +214,11 @@ def test_service_runs_the_firmware_on_port_80_with_restart():
     assert "--board ${TIPRING_BOARD}" in service["ExecStart"]
     assert "TIPRING_CONFIG=/data/tipring/config.toml" in (EXT / "package/python-tipring/tipring.service").read_text()
     assert "GPIOZERO_PIN_FACTORY=lgpio" in (EXT / "package/python-tipring/tipring.service").read_text()
+    # The console, when the image has one: systemd splits the unbraced variable into words.
+    assert service["ExecStart"].endswith(" $TIPRING_CONSOLE_ARGS")
+    mk = (EXT / "package/python-tipring/python-tipring.mk").read_text()
+    assert "TIPRING_CONSOLE_ARGS=%s" in mk and "--console /dev/$(PYTHON_TIPRING_CONSOLE)" in mk
+    assert "ln -sf /dev/null $(TARGET_DIR)/etc/systemd/system/serial-getty@" in mk
 
 
 # -- defconfigs ---------------------------------------------------------------------------------
@@ -267,7 +272,9 @@ def test_defconfig_system_choices(board: str):
         "BR2_PACKAGE_HOST_DTC": "y",
         "BR2_TARGET_UBOOT": "y",
         "BR2_LINUX_KERNEL_INSTALL_TARGET": "y",  # U-Boot loads the kernel from the root slot
-        "BR2_TARGET_GENERIC_GETTY_PORT": '"ttyAMA0"',
+        # The UART carries the management console, not a login prompt nobody can use.
+        "BR2_TARGET_GENERIC_GETTY": None,
+        "BR2_PACKAGE_PYTHON_TIPRING_CONSOLE": '"ttyAMA0"',
         "BR2_ROOTFS_POST_SCRIPT_ARGS": f'"{board}"',
         "BR2_TIPRING_RAUC_COMPATIBLE": f'"tipring-{board}"',
     }

@@ -257,3 +257,62 @@ def test_identity_from_wifi_then_serial(tmp_path: Path):
     (tmp_path / "dt").mkdir()
     (tmp_path / "dt/serial-number").write_bytes(b"10000000a1b2c3d4\0")
     assert _identity(tmp_path) == {"TIPRING_DEVICE_ID": "tipring-b2c3d4", "TIPRING_MAC": ""}
+
+
+def _install_hooks(tmp: Path, console: str) -> Path:
+    """The python-tipring package's install hooks, run by make as Buildroot would run them
+    (qstrip and INSTALL as Buildroot defines them; the package's own lines verbatim)."""
+    target = tmp / "target"
+    (target / "usr/share/tipring/hw/boards").mkdir(parents=True)
+    (target / "usr/share/tipring/hw/boards/sim.toml").write_text("")
+    mk = (EXT / "package/python-tipring/python-tipring.mk").read_text()
+    ours = "\n".join(line for line in mk.splitlines() if not line.startswith("$(eval"))
+    (tmp / "Makefile").write_text(
+        'qstrip = $(strip $(subst ",,$(1)))\n'
+        "INSTALL = install\n"
+        f"TARGET_DIR = {target}\n"
+        f"PYTHON_TIPRING_PKGDIR = {EXT / 'package/python-tipring'}\n"
+        'BR2_PACKAGE_PYTHON_TIPRING_BOARD = "sim"\n'
+        f'BR2_PACKAGE_PYTHON_TIPRING_CONSOLE = "{console}"\n'
+        f"{ours}\n"
+        "all:\n\t$(PYTHON_TIPRING_INSTALL_DATA)\n\t$(PYTHON_TIPRING_INSTALL_INIT_SYSTEMD)\n")
+    subprocess.run(["make", "-s", "-C", str(tmp)], check=True, capture_output=True)
+    return target
+
+
+def _exec_start_argv(target: Path) -> list[str]:
+    """tipring.service's ExecStart as systemd expands it with /etc/default/tipring: ${VAR} is
+    one word, an unbraced $VAR word splits at whitespace into zero or more."""
+    env = dict(line.split("=", 1) for line in
+               (target / "etc/default/tipring").read_text().splitlines())
+    unit = (target / "usr/lib/systemd/system/tipring.service").read_text()
+    exec_start = next(line for line in unit.splitlines() if line.startswith("ExecStart="))
+    argv: list[str] = []
+    for word in exec_start.removeprefix("ExecStart=").split():
+        if word.startswith("${"):
+            argv.append(env[word[2:-1]])
+        elif word.startswith("$"):
+            argv += env[word[1:]].split()
+        else:
+            argv.append(word)
+    return argv
+
+
+def test_the_uart_runs_the_console_and_no_login_prompt(tmp_path: Path):
+    from tipring.cli import build_parser
+
+    target = _install_hooks(tmp_path, "ttyAMA0")
+    argv = _exec_start_argv(target)
+    args = build_parser().parse_args(argv[1:])
+    assert (args.board, args.console, args.port) == ("sim", "/dev/ttyAMA0", 80)
+    getty = target / "etc/systemd/system/serial-getty@ttyAMA0.service"
+    assert getty.is_symlink() and os.readlink(getty) == "/dev/null"  # masked
+
+
+def test_an_image_without_a_console_starts_none(tmp_path: Path):
+    from tipring.cli import build_parser
+
+    target = _install_hooks(tmp_path, "")
+    args = build_parser().parse_args(_exec_start_argv(target)[1:])
+    assert args.console is None and args.board == "sim"
+    assert not (target / "etc/systemd/system").exists()

@@ -151,3 +151,21 @@ def test_set_path_and_values() -> None:
                    "web": {"port": 8080}}
     with pytest.raises(KeyError):
         console.set_path(raw, "accounts[5].id", "x")
+
+
+def test_a_console_port_that_cannot_open_leaves_the_device_running(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async def main() -> None:
+        device = Device(Options(tmp_path / "config.toml", "sim"))
+        device.start()
+        try:
+            stop = await console.console_service(str(tmp_path / "no-such-tty"))(device)
+            await stop()
+            assert device.status()["lines"]  # still the device it was
+        finally:
+            device.close()
+
+    asyncio.run(main())
+    errors = [r for r in caplog.records if r.name == "tipring.console" and r.levelname == "ERROR"]
+    assert errors and errors[0].getMessage() == "console not started"
+    assert "no-such-tty" in errors[0].port  # type: ignore[attr-defined]

@@ -26,6 +26,7 @@ PYTHON_TIPRING_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
 	--exclude='*.so' --exclude='*.o' --exclude=/firmware/tipring/_dsp.c
 
 PYTHON_TIPRING_BOARD = $(call qstrip,$(BR2_PACKAGE_PYTHON_TIPRING_BOARD))
+PYTHON_TIPRING_CONSOLE = $(call qstrip,$(BR2_PACKAGE_PYTHON_TIPRING_CONSOLE))
 
 # The wheel's data files are relative to the prefix; Buildroot installs them
 # under $(TARGET_DIR), so move share/tipring to /usr/share/tipring, where the
@@ -42,12 +43,21 @@ define PYTHON_TIPRING_INSTALL_DATA
 	mkdir -p $(TARGET_DIR)/etc/default
 	printf 'TIPRING_BOARD=%s\n' '$(PYTHON_TIPRING_BOARD)' \
 		> $(TARGET_DIR)/etc/default/tipring
+	printf 'TIPRING_CONSOLE_ARGS=%s\n' \
+		'$(if $(PYTHON_TIPRING_CONSOLE),--console /dev/$(PYTHON_TIPRING_CONSOLE))' \
+		>> $(TARGET_DIR)/etc/default/tipring
 endef
 PYTHON_TIPRING_POST_INSTALL_TARGET_HOOKS += PYTHON_TIPRING_INSTALL_DATA
 
+# The console's UART must not also carry a login prompt: systemd's getty generator starts one on
+# the kernel console (console= on the command line), so that instance is masked.
 define PYTHON_TIPRING_INSTALL_INIT_SYSTEMD
 	$(INSTALL) -D -m 0644 $(PYTHON_TIPRING_PKGDIR)/tipring.service \
 		$(TARGET_DIR)/usr/lib/systemd/system/tipring.service
+	if [ -n '$(PYTHON_TIPRING_CONSOLE)' ]; then \
+		mkdir -p $(TARGET_DIR)/etc/systemd/system && \
+		ln -sf /dev/null $(TARGET_DIR)/etc/systemd/system/serial-getty@$(PYTHON_TIPRING_CONSOLE).service; \
+	fi
 endef
 
 $(eval $(python-package))
