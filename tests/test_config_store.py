@@ -384,3 +384,70 @@ def test_a_bug_in_validation_does_not_stop_the_device(
     assert (result.config, result.source) == (good, "last-good")
     assert result.problems[0] == (f"{store.path}: could not be checked (internal error "
                                   "TypeError; please report this bug)")
+
+
+def test_rolling_back_after_an_update_starts_with_the_settings_from_before_it(
+    store: ConfigStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Schema 1 firmware saves; an update to schema 2 firmware loads (migrating) and saves a
+    change; the update is rolled back: schema 1 firmware refuses both files, which are now schema
+    2, and starts with the copy the update kept, not the defaults. Updating again migrates the
+    file schema 1 wrote since, and keeps that one as the copy."""
+    from tipring.config import migrations
+
+    before = sample_config("before-update")
+    store.save(before)
+    v1_bytes = store.path.read_bytes()
+    assert not store.schema_copy_path(1).exists()  # nothing older to keep
+
+    with monkeypatch.context() as newer:  # the updated firmware
+        newer.setattr(migrations, "CURRENT_SCHEMA_VERSION", 2)
+        newer.setattr(migrations, "MIGRATIONS", {1: lambda document: document})
+        assert store.load().config == before
+        store.save(sample_config("after-update"))
+        assert "schema_version = 2" in store.path.read_text()
+        assert store.schema_copy_path(1).read_bytes() == v1_bytes
+        assert stat.S_IMODE(store.schema_copy_path(1).stat().st_mode) == 0o600
+        store.save(sample_config("later-still"))  # the copy stays the last schema 1 file
+        assert store.schema_copy_path(1).read_bytes() == v1_bytes
+
+    result = store.load()  # rolled back
+    assert (result.config, result.source) == (before, "schema-copy")
+    assert any("written by newer firmware (schema 2" in p for p in result.problems)
+    assert result.problems[-1] == (f"started with {store.schema_copy_path(1)}, the configuration "
+                                   "as it was before newer firmware changed it")
+    store.save(sample_config("after-rollback"))
+    v1_again = store.path.read_bytes()
+
+    with monkeypatch.context() as newer:  # updated again
+        newer.setattr(migrations, "CURRENT_SCHEMA_VERSION", 2)
+        newer.setattr(migrations, "MIGRATIONS", {1: lambda document: document})
+        assert store.load().config == sample_config("after-rollback")
+        store.save(sample_config("second-update"))
+        assert store.schema_copy_path(1).read_bytes() == v1_again
+
+
+def test_without_a_copy_for_its_schema_newer_files_still_mean_the_defaults(
+    store: ConfigStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tipring.config import migrations
+
+    with monkeypatch.context() as newer:
+        newer.setattr(migrations, "CURRENT_SCHEMA_VERSION", 3)
+        newer.setattr(migrations, "MIGRATIONS", {1: lambda d: d, 2: lambda d: d})
+        store.save(sample_config())  # a first boot on schema 3: nothing older to keep
+    assert not list(store.path.parent.glob("*.schema-*"))
+    result = store.load()
+    assert result.source == "defaults"
+    assert result.problems[-1] == "started with the default configuration"
+
+
+@pytest.mark.parametrize(("head", "version"), [
+    (b"schema_version = 4\n[device]\nname = 'x'\n", 4),
+    (b"# hand-written\n[device]\nschema_version = 4\n", 1),  # not top-level: schema 1's file
+    (b"schema_version = 'two'\n", None),
+    (b"\xff\xfe schema_version = 2 # note\n", 1),  # junk before the key: the file does not say
+    (b"schema_version=2 # note\n", 2),
+])
+def test_the_schema_a_file_says_it_is_in(head: bytes, version: int | None) -> None:
+    assert store_module._schema_version(head) == version

@@ -7,7 +7,9 @@ copied from early documentation). A file from newer firmware is refused rather t
 its meaning may have changed, and the device falls back to its last good copy instead.
 
 Loading never rewrites the file: an upgraded config is written in the new schema at the next
-save, so rolling back to the previous firmware image still finds a file it can read until then.
+save, so rolling back to the previous firmware image still finds a file it can read until then;
+after it, that firmware finds the copy the save kept of the last file in its schema
+(`config.toml.schema-N`, see store.py), so it starts with the settings it had, not the defaults.
 """
 
 from __future__ import annotations

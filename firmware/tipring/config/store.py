@@ -3,6 +3,10 @@
 Files, for `path` = /data/tipring/config.toml:
   config.toml            the configuration (0600)
   config.toml.last-good  byte copy of the last config.toml that loaded cleanly (0600)
+  config.toml.schema-N   the last file written in schema N, kept by the first save in a newer
+                         schema (0600): firmware that reads up to schema N, rolled back to after
+                         an update, starts with it rather than with the defaults, since both
+                         files above are then in a schema it refuses
   .config.toml.lock      flock()ed by writers, so the daemon and the CLI never interleave
   .config.toml.*.tmp     temp files of interrupted writes; ignored by load, removed by save
 
@@ -23,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from . import migrations
 from .atomic import remove_temp_files, write_atomically
 from .document import canonical_config, parse_config, parse_config_bytes, render_config
 from .errors import ConfigError
@@ -31,10 +36,11 @@ from .schema import Config, default_config
 log = logging.getLogger("tipring.config")
 
 LAST_GOOD_SUFFIX = ".last-good"
+SCHEMA_COPY_SUFFIX = ".schema-"
 MAX_FILE_BYTES = 256 * 1024  # ~50 times a big real config; a stray huge file must not eat RAM
 DIR_MODE = 0o700
 
-Source = Literal["file", "last-good", "defaults"]
+Source = Literal["file", "last-good", "schema-copy", "defaults"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,20 @@ def check_file(path: str | os.PathLike[str]) -> list[str]:
     return []
 
 
+def _schema_version(data: bytes) -> int | None:
+    """The schema a config file says it is in (1 when it does not say), from its top-level
+    `schema_version` line; None for a value that is not a plain integer. Read by line, not by
+    parsing the file: whatever is on disk (a bad file included) must not cost more than that."""
+    for raw in data.decode("utf-8", "replace").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line.startswith("["):  # the first table: top-level keys are over
+            break
+        key, equals, value = line.partition("=")
+        if equals and key.strip() == "schema_version":
+            return int(value) if value.strip().isdigit() else None
+    return migrations.FIRST_SCHEMA_VERSION
+
+
 def _missing(path: Path) -> str:
     return f"{path}: does not exist"
 
@@ -126,9 +146,27 @@ class ConfigStore:
         data = text.encode("utf-8")
         with self._locked():
             remove_temp_files(self.path)
+            self._keep_older_schema()
             write_atomically(self.path, data)
             write_atomically(self.last_good_path, data)
         log.info("saved configuration to %s", self.path)
+
+    def schema_copy_path(self, version: int) -> Path:
+        return self.path.with_name(f"{self.path.name}{SCHEMA_COPY_SUFFIX}{version}")
+
+    def _keep_older_schema(self) -> None:
+        """Before the file is replaced: if it is in an older schema, keep it for that schema's
+        firmware (see the module docstring). Its content is that firmware's to judge."""
+        try:
+            data = _read_file(self.path)
+            version = _schema_version(data) if data is not None else None
+        except _Unreadable:
+            return
+        if version is not None and version < migrations.CURRENT_SCHEMA_VERSION:
+            assert data is not None
+            write_atomically(self.schema_copy_path(version), data)
+            log.info("kept the schema %d configuration as %s", version,
+                     self.schema_copy_path(version))
 
     def _load(self, problems: list[str]) -> LoadResult:
         loaded = self._try(self.path, problems)
@@ -143,6 +181,12 @@ class ConfigStore:
         if fallback is not None:
             problems.append(f"started with the last good copy {self.last_good_path}")
             return LoadResult(fallback[0], "last-good", problems)
+        copy_path = self.schema_copy_path(migrations.CURRENT_SCHEMA_VERSION)
+        kept = self._try(copy_path, [])  # silent when absent, as it nearly always is
+        if kept is not None:
+            problems.append(f"started with {copy_path}, the configuration as it was before "
+                            f"newer firmware changed it")
+            return LoadResult(kept[0], "schema-copy", problems)
         problems.append("started with the default configuration")
         return LoadResult(default_config(), "defaults", problems)
 
