@@ -558,3 +558,32 @@ def test_status_page_says_which_features_are_on(tmp_path: Path) -> None:
                 'call waiting off<') in page
 
     run_client(tmp_path / "config.toml", scenario)
+
+
+def test_status_page_says_a_rollback_started_with_the_settings_from_before_the_update(
+        tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from tipring.config import migrations
+
+    config = tmp_path / "config.toml"
+
+    async def first_boot(client: TestClient, device: Device) -> None:
+        await setup_done(client)
+
+    run_client(config, first_boot)
+    with monkeypatch.context() as newer:  # an update whose config schema is newer saves once
+        newer.setattr(migrations, "CURRENT_SCHEMA_VERSION", 2)
+        newer.setattr(migrations, "MIGRATIONS", {1: lambda document: document})
+        store = ConfigStore(config)
+        store.save(store.load().config)
+
+    async def rolled_back(client: TestClient, device: Device) -> None:
+        assert device.loaded is not None and device.loaded.source == "schema-copy"
+        token = await csrf_for(client, "/login")  # the password from before the update works
+        ok = await client.post("/login", data={"csrf": token, "password": PASSWORD, "next": "/"},
+                               allow_redirects=False)
+        assert ok.status == 303
+        page = await (await client.get("/")).text()
+        assert "The device started with the configuration from before a firmware update" in page
+        assert "written by newer firmware (schema 2" in page
+
+    run_client(config, rolled_back)
