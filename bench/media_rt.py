@@ -9,7 +9,9 @@ allow). The generators run at the lowest CPU priority (nice 19): on the network 
 other machines, and here they share the device's cores; the device still answers every request
 and parses every datagram, which the figures printed below count. Printed:
 - xruns: the line's audio device overruns + underruns during the call (each one a 20 ms period
-  the audio thread did not read or write in time). Target: 0.
+  the audio thread did not read or write in time). Target: 0. With them, the audio thread's
+  longest frame (capture read to playout write) and longest time between two reads: a miss with
+  short frames and a long gap was the thread waiting for a CPU or the GIL.
 - capture -> wire: the handset clicks every half second; the time from the end of the 20 ms
   capture period holding the click (when a real codec could hand it over) to the kernel's
   receive time of the RTP packet carrying it, at a relay on loopback between the device and
@@ -58,7 +60,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from peers.relay import interpose
-from sim_call import call_rig, dial, hang_up
+from sim_call import call_rig, dial, hang_up, media_thread
 
 from tipring.media.dsp import Law, decode
 from tipring.media.rtp import RtpError, parse_rtp
@@ -233,7 +235,11 @@ async def run_call(workdir: Path, seconds: float, load: bool = True) -> None:
             load_before = os.getloadavg()
             for loader in loaders if load else []:
                 loader.start()
-            spoken_end = rig.phone.speak(spoken)
+            # Queued in 10 s pieces (they play back to back): one call for ten minutes of
+            # audio copies 9.6 MB in C, holding the GIL the audio thread needs for ~10 ms.
+            piece = 10 * RATE * 2
+            for at in range(0, len(spoken), piece):
+                spoken_end = rig.phone.speak(spoken[at : at + piece])
             spoken_start = spoken_end - seconds
             buffer: list[tuple[float, float, float, float]] = []  # time, target, delay, nominal
             deadline = time.monotonic() + seconds
@@ -244,6 +250,8 @@ async def run_call(workdir: Path, seconds: float, load: bool = True) -> None:
                     buffer.append((time.monotonic(), call["rtp"]["buffer_target_ms"] / 1000,
                                    call["rtp"]["buffer_delay_ms"] / 1000,
                                    call["rtp"]["buffer_nominal_ms"] / 1000))
+            audio_thread = media_thread()
+            longest = (audio_thread.longest_frame, audio_thread.longest_gap)  # type: ignore[attr-defined]
             overruns = audio.overruns - xruns_before[0]
             underruns = audio.underruns - xruns_before[1]
             load_after = os.getloadavg()
@@ -325,6 +333,8 @@ async def run_call(workdir: Path, seconds: float, load: bool = True) -> None:
           f"{sip[0]} junk SIP datagrams ({sip[0] / seconds:.0f}/s)")
     print(f"xruns (audio deadline misses): {overruns + underruns} ({overruns} overruns, "
           f"{underruns} underruns)   target 0")
+    print(f"  audio thread: longest frame {longest[0] * 1000:.1f} ms (read to write), longest "
+          f"between reads {longest[1] * 1000:.1f} ms (a period is 20)")
     print(f"machine load average (1 min) {load_before[0]:.2f} as the call began, "
           f"{load_after[0]:.2f} as it ended ({os.cpu_count()} cores)")
     print(f"end of call: {ending}")

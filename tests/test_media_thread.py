@@ -101,6 +101,9 @@ def test_speech_reaches_the_far_handset(call: tuple[End, End]) -> None:
     amplitude = math.sqrt(2 * sum(x * x for x in window) / len(window))
     assert 7000 < amplitude < 9000  # G.711 round trip keeps the level
     assert stats.received_packets > 0
+    # Deadline diagnostics: frames took some time; reads came a period apart, or more.
+    assert b.thread.longest_frame > 0
+    assert b.thread.longest_gap >= 0.015
     # The nominal delay is the target on the 20 ms frame grid: one of the two points around it.
     assert stats.buffer_nominal_ms > 0
     assert abs(stats.buffer_nominal_ms - stats.buffer_target_ms) < 20

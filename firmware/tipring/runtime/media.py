@@ -210,6 +210,12 @@ class MediaThread(threading.Thread):
         self._commands: queue.SimpleQueue[Callable[[], None]] = queue.SimpleQueue()
         self._stopping = False
         self._inq = array.array("i", [0])  # FIONREAD's answer (`_queued`)
+        # Deadline diagnostics (seconds, by `clock`): the longest a frame took from its capture
+        # read returning to its playout write returning, and the longest between two reads
+        # returning (a period's 20 ms when nothing stalls). An xrun with a long gap but short
+        # frames was a wait for the CPU or the GIL, not work of ours.
+        self.longest_frame = 0.0
+        self.longest_gap = 0.0
 
     @property
     def stream(self) -> RtpStream | None:
@@ -351,13 +357,17 @@ class MediaThread(threading.Thread):
             self.audio.start()
             next_stats = self.clock() + STATS_EVERY
             frame = 0
+            last_read: float | None = None
             while not self._stopping:
                 try:
                     captured = self.audio.read()
                 except AudioStopped:
                     break
-                self._run_commands()
                 now = self.clock()
+                if last_read is not None and now - last_read > self.longest_gap:
+                    self.longest_gap = now - last_read
+                last_read = now
+                self._run_commands()
                 detected = self.path.capture_tones(captured)
                 for tone in detected:
                     self.on_event(tone)
@@ -374,6 +384,9 @@ class MediaThread(threading.Thread):
                     for event in leg.events_in.poll(now):
                         self._remote_digit(leg, event)
                 self.audio.write(self.path.playout(now))
+                took = self.clock() - now
+                if took > self.longest_frame:
+                    self.longest_frame = took
                 if self.path.prompt_finished:
                     self.on_event(PromptFinished())
         except Exception as exc:  # the call must end cleanly, whatever broke
