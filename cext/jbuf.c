@@ -351,11 +351,15 @@ static int32_t count_valid(const tr_jbuf_t *jb, int64_t from, int32_t n)
     return count;
 }
 
-/* The first stored sample in [from, limit), or limit. */
+/* The first stored sample in [from, limit), or limit; never before `from` (the newest packet's
+ * end may be: it used to be returned, and playout holding in silence after late packets stepped
+ * back to it, adding their 20-40 ms of delay for nothing). */
 static int64_t next_valid(const tr_jbuf_t *jb, int64_t from, int64_t limit)
 {
     if (limit > jb->newest_end)
-        limit = jb->newest_end > from ? jb->newest_end : from;
+        limit = jb->newest_end;
+    if (limit < from)
+        limit = from;
     for (int64_t t = from; t < limit; t++)
         if (jb->valid[t & RING_MASK])
             return t;

@@ -258,6 +258,23 @@ def test_gaussian_jitter_moves_playout_seldom_and_by_whole_steps() -> None:
         assert jb.stats.late <= 0.02 * len(trace.packets), (seed, jb.stats.late)
 
 
+def test_playout_never_steps_back_after_late_packets_silence_it() -> None:
+    # Four packets in a row 150 ms late: concealment fades out (60 ms) and playout falls silent
+    # with nothing stored past where it stands. It used to step back to the end of the newest
+    # stored packet, behind itself, and play the late packets' slots again as delay.
+    def delay(rng: random.Random, i: int) -> float:
+        return 0.180 if 500 <= i < 504 else 0.030
+
+    trace = jt.make_trace("late run", 20, delay)
+    jb = ffi.new("tr_jbuf_t *")
+    lib.tr_jb_init(jb, 20, 300, 0)
+    last = None
+    for frame, _, _ in jt.play(ffi, lib, jb, trace, frames=int(20.5 / 0.02), markers=False):
+        if last is not None:
+            assert jb.play_ts >= last, (frame, jb.play_ts - last)
+        last = jb.play_ts
+
+
 def test_the_first_second_makes_no_drop_while_the_statistics_are_learnt() -> None:
     # Speech starting with quiet frames: a faster second packet lowers the base, and playout used
     # to drop the "excess" at once, then found frames starting mid-packet and the next packet not
