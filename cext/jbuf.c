@@ -25,8 +25,8 @@ enum {
     BURST_GAP = 40,              /* arrivals closer than 5 ms are one release of a queue */
     LATE_COST = 80,              /* delay one percentage point of late loss is worth: 10 ms */
     CATCH_UP = 160,              /* overdue audio a talkspurt may resume with after a stall */
-    COVER_LATE_COST = 160,       /* the same on the frame grid: 20 ms (concealment is heard) */
-    STAY = 40,                   /* a grid point must be 5 ms cheaper to move playout to it */
+    COVER_LATE_COST = 100,       /* the same on the frame grid: 12.5 ms (concealment is heard) */
+    STAY = 80,                   /* a grid point must be 10 ms cheaper to move playout to it */
     EDIT_SLACK = 16,             /* timestamp noise an edit or a hold may ignore: 2 ms */
     ALIGN_SLACK = 40,            /* a quiet stretch may be 5 ms off what is wanted to realign */
     PATIENCE = 25,               /* frames of speech a frame above the cover before a drop */

@@ -225,8 +225,8 @@ int32_t tr_plc_pitch(const tr_plc_t *plc);
  *   So the delays that waste nothing are those that start frames on packet starts: a grid 20 ms
  *   apart, placed by the phase of our ticks against the sender's packets. Of the two grid points
  *   around the target, and the one playout is on if it is the step above those, the cover is the
- *   one with the lower delay + 20 ms x (% of the window's packets that would miss their slot),
- *   with a 5 ms bonus for the one playout is on (a move is an edit, and PESQ takes any shift
+ *   one with the lower delay + 12.5 ms x (% of the window's packets that would miss their slot),
+ *   with a 10 ms bonus for the one playout is on (a move is an edit, and PESQ takes any shift
  *   inside an utterance as a defect). The target alone, rounded up, used to cost up to a frame
  *   of delay everywhere; the two points around it alone made the cover follow the target's slow
  *   descent a step down and its next rise back up, two moves for nothing.
