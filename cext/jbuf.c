@@ -29,7 +29,7 @@ enum {
     STAY = 80,                   /* a grid point must be 10 ms cheaper to move playout to it */
     EDIT_SLACK = 16,             /* timestamp noise an edit or a hold may ignore: 2 ms */
     ALIGN_SLACK = 40,            /* a quiet stretch may be 5 ms off what is wanted to realign */
-    PATIENCE = 25,               /* frames of speech a frame above the cover before a drop */
+    PATIENCE = 100,              /* frames of speech (2 s) a frame above the cover before a drop */
     STARTUP = 50,                /* packets before the statistics are trusted to call a loss */
 };
 

@@ -250,9 +250,12 @@ int32_t tr_plc_pitch(const tr_plc_t *plc);
  *     frame, inserted by concealment and overlap-add in one edit that leaves the next frame on a
  *     packet start (stretch; a grid step used to take three pitch periods and a realignment, four
  *     shifts where one does). In speech, err over 10 ms is only dropped by the one pitch-period
- *     edit that lands frames back on packet starts, unless 25 frames of speech in a row found
- *     it so (no quiet frame came): then by any pitch period. Stretching waits for -30 ms. No drop may move the
- *     next packet's slot earlier (so an edit cannot make it late): no clicks, few edits.
+ *     edit that lands frames back on packet starts, unless 100 frames (2 s) of speech in a row
+ *     found it so (no quiet frame came): then by any pitch period. Running speech has a quiet
+ *     frame within 2 s, and a shift inside an utterance costs PESQ more than the delay kept
+ *     (after Pareto stalls: 0.04; 25 frames used to be the wait). Stretching waits for -30 ms.
+ *     No drop may move the next packet's slot earlier (so an edit cannot make it late): no
+ *     clicks, few edits.
  * - Packets entirely before play_ts are late (counted and dropped, but they still teach the
  *   statistics); a new SSRC, or a packet more than 2 s off the timeline, resets the buffer. A
  *   packet more than the ring past play_ts is dropped as overflow while audio plays; while
