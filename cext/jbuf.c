@@ -278,10 +278,9 @@ static void choose_cover(tr_jbuf_t *jb, const int32_t *sorted, int32_t n, int64_
      * functions (the target's, on raw delays, and this one, on the grid) need not agree, and
      * where they differ by a step the target's slow descent used to push the cover down and its
      * next rise pull it up again, an edit each way (most of the edits on Gaussian jitter). */
-    int64_t stay = labs((long)(current - above)) < step / 4 || labs((long)(current - below)) < step / 4
-                       ? -1 : current;
-    if (stay >= 0 && (labs((long)(stay - above - step)) >= step / 4 || stay > jb->max_delay))
-        stay = -1;
+    int64_t stay = -1;                   /* -1: no third candidate */
+    if (labs((long)(current - above - step)) < step / 4 && current <= jb->max_delay)
+        stay = current;
     int64_t pick;
     if (above > jb->max_delay)
         pick = below;
