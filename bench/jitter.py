@@ -9,7 +9,8 @@ is about buffering decisions. Printed per trace and buffer: mean and 95th-percen
 delay (playout time - arrival time of each played packet, ms), late loss (packets that arrived but
 were not played, %), concealed (concealment played while the stream was running, % of its
 duration: lost and late packets, and holds that grow the delay), and PESQ-NB (ITU-T P.862 via the
-`pesq` package) of the output against the loss-free decoded speech.
+`pesq` package) of the whole output against the loss-free decoded speech followed by silence
+(the output runs behind the speech by the network's and the buffer's delay).
 
 Baselines: speexdsp's jitter buffer (libspeexdsp) and spandsp's playout buffer in adaptive mode
 (libspandsp playout.h), both through their C ABI, both driven one frame per 20 ms tick. Rows:
