@@ -9,7 +9,8 @@ is about buffering decisions. Printed per trace and buffer: mean and 95th-percen
 delay (playout time - arrival time of each played packet, ms), late loss (packets that arrived but
 were not played, %), concealed (concealment played while the stream was running, % of its
 duration: lost and late packets, and holds that grow the delay), and PESQ-NB (ITU-T P.862 via the
-`pesq` package) of the output against the loss-free decoded speech.
+`pesq` package) of the whole output against the loss-free decoded speech followed by silence
+(the output runs behind the speech by the network's and the buffer's delay).
 
 Baselines: speexdsp's jitter buffer (libspeexdsp) and spandsp's playout buffer in adaptive mode
 (libspandsp playout.h), both through their C ABI, both driven one frame per 20 ms tick. Rows:
@@ -293,10 +294,17 @@ def play_tipring(trace: jt.Trace, start: float, end: float, min_ms: int = 0) -> 
 
 
 def pesq_nb(reference: np.ndarray, degraded: np.ndarray) -> float:
-    n = min(len(reference), len(degraded))
+    """PESQ-NB of the whole output against the speech followed by silence. The output runs
+    behind the speech by the network's and the buffer's delay, so cutting it to the speech's
+    length (as this did up to round 4) cut off the last word: 30 ms of that alone cost 0.3, and
+    the score rewarded whichever buffer happened to hold less delay in the last second."""
+    n = max(len(reference), len(degraded))
+    padded = np.zeros(n, dtype=np.float32)
+    padded[: len(reference)] = reference
+    played = np.zeros(n, dtype=np.float32)
+    played[: len(degraded)] = degraded
     try:
-        return float(pesq.pesq(8000, reference[:n].astype(np.float32),
-                               degraded[:n].astype(np.float32), "nb"))
+        return float(pesq.pesq(8000, padded, played, "nb"))
     except Exception as exc:  # pesq raises on e.g. no utterances found
         print(f"  pesq failed: {exc}", file=sys.stderr)
         return float("nan")

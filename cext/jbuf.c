@@ -25,10 +25,11 @@ enum {
     BURST_GAP = 40,              /* arrivals closer than 5 ms are one release of a queue */
     LATE_COST = 80,              /* delay one percentage point of late loss is worth: 10 ms */
     CATCH_UP = 160,              /* overdue audio a talkspurt may resume with after a stall */
-    COVER_LATE_COST = 160,       /* the same on the frame grid: 20 ms (concealment is heard) */
-    STAY = 40,                   /* a grid point must be 5 ms cheaper to move playout to it */
+    COVER_LATE_COST = 100,       /* the same on the frame grid: 12.5 ms (concealment is heard) */
+    STAY = 80,                   /* a grid point must be 10 ms cheaper to move playout to it */
     EDIT_SLACK = 16,             /* timestamp noise an edit or a hold may ignore: 2 ms */
-    PATIENCE = 25,               /* frames of speech a frame above the cover before a drop */
+    ALIGN_SLACK = 40,            /* a quiet stretch may be 5 ms off what is wanted to realign */
+    PATIENCE = 100,              /* frames of speech (2 s) a frame above the cover before a drop */
     STARTUP = 50,                /* packets before the statistics are trusted to call a loss */
 };
 
@@ -262,6 +263,7 @@ static int64_t percent_over(const int32_t *sorted, int32_t n, int64_t d)
 static void choose_cover(tr_jbuf_t *jb, const int32_t *sorted, int32_t n, int64_t now)
 {
     int32_t step = jb->packet_len;
+    int64_t current = jb->cover;
     jb->cover = jb->target;
     if (step <= 0 || FRAME % step != 0)
         return;                          /* frames and packets do not line up: no grid */
@@ -272,6 +274,13 @@ static void choose_cover(tr_jbuf_t *jb, const int32_t *sorted, int32_t n, int64_
     if (below == jb->target)
         return;
     int64_t above = below + step;
+    /* The point playout is on stays a candidate up to a step above `above`: the two cost
+     * functions (the target's, on raw delays, and this one, on the grid) need not agree, and
+     * where they differ by a step the target's slow descent used to push the cover down and its
+     * next rise pull it up again, an edit each way (most of the edits on Gaussian jitter). */
+    int64_t stay = -1;                   /* -1: no third candidate */
+    if (labs((long)(current - above - step)) < step / 4 && current <= jb->max_delay)
+        stay = current;
     int64_t pick;
     if (above > jb->max_delay)
         pick = below;
@@ -279,14 +288,20 @@ static void choose_cover(tr_jbuf_t *jb, const int32_t *sorted, int32_t n, int64_
         pick = above;
     else {
         int64_t reach = FRAME - step;    /* the frame's last packet is needed this much sooner */
-        int64_t cost[2];
-        for (int k = 0; k < 2; k++) {
-            int64_t d = k ? above : below;
-            cost[k] = d * n + percent_over(sorted, n, d - reach) * COVER_LATE_COST;
-            if (labs((long)(d - jb->cover)) < step / 4)
-                cost[k] -= (int64_t)STAY * n;   /* each move is a time-scale edit: be sure */
+        int64_t best = INT64_MAX;
+        pick = below;
+        for (int k = 0; k < 3; k++) {
+            int64_t d = k == 0 ? below : k == 1 ? above : stay;
+            if (d < 0)
+                continue;
+            int64_t cost = d * n + percent_over(sorted, n, d - reach) * COVER_LATE_COST;
+            if (labs((long)(d - current)) < step / 4)
+                cost -= (int64_t)STAY * n;   /* each move is a time-scale edit: be sure */
+            if (cost < best) {
+                best = cost;
+                pick = d;
+            }
         }
-        pick = cost[0] <= cost[1] ? below : above;
     }
     jb->cover = pick < 0 ? 0 : (int32_t)pick;
 }
@@ -335,11 +350,15 @@ static int32_t count_valid(const tr_jbuf_t *jb, int64_t from, int32_t n)
     return count;
 }
 
-/* The first stored sample in [from, limit), or limit. */
+/* The first stored sample in [from, limit), or limit; never before `from` (the newest packet's
+ * end may be: it used to be returned, and playout holding in silence after late packets stepped
+ * back to it, adding their 20-40 ms of delay for nothing). */
 static int64_t next_valid(const tr_jbuf_t *jb, int64_t from, int64_t limit)
 {
     if (limit > jb->newest_end)
-        limit = jb->newest_end > from ? jb->newest_end : from;
+        limit = jb->newest_end;
+    if (limit < from)
+        limit = from;
     for (int64_t t = from; t < limit; t++)
         if (jb->valid[t & RING_MASK])
             return t;
@@ -404,11 +423,12 @@ static int drop_fits(const tr_jbuf_t *jb, int64_t err, int32_t lag)
 static int shrink(tr_jbuf_t *jb, int16_t *out, int64_t err, int quiet, int realign_only)
 {
     int16_t *x = jb->scratch;
-    for (int32_t i = 0; i < FRAME + TR_PLC_PITCH_MAX; i++)
+    for (int32_t i = 0; i < 2 * FRAME; i++)
         x[i] = jb->pcm[(jb->play_ts + i) & RING_MASK];
     int32_t realign = (int32_t)phase_need(jb, jb->play_ts);
     if (realign == 0)
         realign = jb->packet_len;
+    int32_t realign_max = quiet ? FRAME : TR_PLC_PITCH_MAX;
     int32_t p = 0;
     double best_score = -1.0;
     for (int32_t lag = TR_PLC_PITCH_MIN; lag <= TR_PLC_PITCH_MAX; lag++) {
@@ -420,7 +440,7 @@ static int shrink(tr_jbuf_t *jb, int16_t *out, int64_t err, int quiet, int reali
             p = lag;
         }
     }
-    if (realign > 0 && realign <= TR_PLC_PITCH_MAX && realign != p &&
+    if (realign > 0 && realign <= realign_max && realign != p &&
         (quiet || realign >= TR_PLC_PITCH_MIN) && drop_fits(jb, err, realign) &&
         (quiet || p == 0 || lag_score(x, realign) >= 0.7 * best_score))
         p = realign;
@@ -431,22 +451,41 @@ static int shrink(tr_jbuf_t *jb, int16_t *out, int64_t err, int quiet, int reali
         out[i] = (int16_t)((x[i] * (256 - w) + x[i + p] * w) / 256);
     }
     memcpy(out + p, x + 2 * p, (size_t)(FRAME - p) * sizeof(int16_t));
-    int16_t discard[FRAME + TR_PLC_PITCH_MAX];
+    int16_t discard[2 * FRAME];
     take(jb, discard, FRAME + p);
     tr_plc_good(&jb->plc, out, out, FRAME);
     jb->stats.shrinks++;
     return 1;
 }
 
-/* Play one frame while inserting one pitch period of concealment, merged by overlap-add. */
-static void stretch(tr_jbuf_t *jb, int16_t *out)
+/* Play one frame while inserting p samples of concealment, merged by overlap-add. */
+static void stretch(tr_jbuf_t *jb, int16_t *out, int32_t p)
 {
-    int32_t p = tr_plc_pitch(&jb->plc);
     tr_plc_conceal(&jb->plc, out, p, 0);
     take(jb, jb->scratch, FRAME - p);
-    tr_plc_good(&jb->plc, jb->scratch, out + p, FRAME - p);
+    if (p < FRAME)
+        tr_plc_good(&jb->plc, jb->scratch, out + p, FRAME - p);
     jb->stats.concealed_samples += (uint32_t)p;
     jb->stats.stretches++;
+}
+
+/* How much a quiet frame's stretch inserts: all the delay wanted (-slack), at most a frame, in
+ * one edit that leaves the next frame on a packet start (each edit costs as much as the next,
+ * whatever its length, so a grid step is grown in one, not in pitch periods and a realignment). */
+static int32_t growth(const tr_jbuf_t *jb, int64_t slack)
+{
+    int64_t want = -slack > FRAME ? FRAME : -slack < 1 ? 1 : -slack;
+    int32_t step = jb->packet_len;
+    if (step <= 0 || FRAME % step != 0)
+        return (int32_t)want;
+    int64_t n = (jb->play_ts + FRAME - jb->phase_ref) % step;   /* lands the next frame on one */
+    if (n < 0)
+        n += step;
+    int64_t best = 0;
+    for (; n <= FRAME; n += step)
+        if (n > 0 && (best == 0 || labs((long)(n - want)) < labs((long)(best - want))))
+            best = n;
+    return labs((long)(best - want)) <= ALIGN_SLACK ? (int32_t)best : (int32_t)want;
 }
 
 /* Conceal n samples while holding play_ts for audio not yet here; if that audio turns out lost,
@@ -621,7 +660,7 @@ void tr_jb_get(tr_jbuf_t *jb, int64_t now_us, int16_t *out)
             shrink(jb, out, err, quiet, realign_only))
             goto done;
         if (slack < -threshold - (quiet ? 0 : FRAME)) {
-            stretch(jb, out);
+            stretch(jb, out, quiet ? growth(jb, slack) : tr_plc_pitch(&jb->plc));
             goto done;
         }
     }

@@ -224,9 +224,12 @@ int32_t tr_plc_pitch(const tr_plc_t *plc);
  *   mid-packet needs the next packet as early as one starting on it, yet plays each sample later.
  *   So the delays that waste nothing are those that start frames on packet starts: a grid 20 ms
  *   apart, placed by the phase of our ticks against the sender's packets. Of the two grid points
- *   around the target, the cover is the one with the lower delay + 20 ms x (% of the window's
- *   packets that would miss their slot), with a 5 ms bonus for the one playout is on (a move is
- *   an edit). The target alone, rounded up, used to cost up to a frame of delay everywhere.
+ *   around the target, and the one playout is on if it is the step above those, the cover is the
+ *   one with the lower delay + 12.5 ms x (% of the window's packets that would miss their slot),
+ *   with a 10 ms bonus for the one playout is on (a move is an edit, and PESQ takes any shift
+ *   inside an utterance as a defect). The target alone, rounded up, used to cost up to a frame
+ *   of delay everywhere; the two points around it alone made the cover follow the target's slow
+ *   descent a step down and its next rise back up, two moves for nothing.
  * - Playout: each get() plays 160 samples from play_ts. The ideal position is now - b - cover;
  *   err = ideal - play_ts (> 0: more delay than wanted, < 0: less).
  *   - In silence (no audio at play_ts and concealment faded out, or nothing played yet) play_ts
@@ -243,11 +246,16 @@ int32_t tr_plc_pitch(const tr_plc_t *plc);
  *     makes no drop: it keeps the delay it started at, or grows.
  *   - Edits are heard in speech, not in quiet frames (under about -45 dBm0), so: in a quiet
  *     frame any err over 2 ms is dropped (a pitch period, or exactly the samples that put frames
- *     back on packet starts) and err under -5 ms gets a pitch period inserted by concealment and
- *     overlap-add (stretch). In speech, err over 10 ms is only dropped by the one pitch-period
- *     edit that lands frames back on packet starts, unless 25 frames of speech in a row found
- *     it so (no quiet frame came): then by any pitch period. Stretching waits for -30 ms. No drop may move the
- *     next packet's slot earlier (so an edit cannot make it late): no clicks, few edits.
+ *     back on packet starts, up to a frame) and err under -5 ms gets all the delay wanted, up to a
+ *     frame, inserted by concealment and overlap-add in one edit that leaves the next frame on a
+ *     packet start (stretch; a grid step used to take three pitch periods and a realignment, four
+ *     shifts where one does). In speech, err over 10 ms is only dropped by the one pitch-period
+ *     edit that lands frames back on packet starts, unless 100 frames (2 s) of speech in a row
+ *     found it so (no quiet frame came): then by any pitch period. Running speech has a quiet
+ *     frame within 2 s, and a shift inside an utterance costs PESQ more than the delay kept
+ *     (after Pareto stalls: 0.04; 25 frames used to be the wait). Stretching waits for -30 ms.
+ *     No drop may move the next packet's slot earlier (so an edit cannot make it late): no
+ *     clicks, few edits.
  * - Packets entirely before play_ts are late (counted and dropped, but they still teach the
  *   statistics); a new SSRC, or a packet more than 2 s off the timeline, resets the buffer. A
  *   packet more than the ring past play_ts is dropped as overflow while audio plays; while
