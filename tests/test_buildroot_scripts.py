@@ -125,6 +125,7 @@ def test_post_image_without_overlays_builds_image_and_signed_bundle(tmp_path: Pa
     assert "stale" not in config
     boot = (images / "boot.cmd").read_text()
     assert "console=ttyAMA0,115200" in boot and "/boot/zImage" in boot and "bootz ${kernel_addr_r}" in boot
+    assert " loglevel=4 " in boot  # the UART is the management console too: errors and worse
     assert not [line for line in boot.splitlines() if "@" in line and not line.startswith("#")]
     cfg = (images / "genimage.cfg").read_text()
     for name in ('"bcm2711-rpi-4-b.dtb"', '"rpi-firmware/config.txt"', '"rpi-firmware/overlays"',
