@@ -18,6 +18,7 @@ from typing import Any
 from aiohttp import web
 
 from tipring.config import (
+    Config,
     ConfigError,
     Secret,
     config_from_dict,
@@ -51,7 +52,8 @@ from .tokens import TOKEN_LIFETIME_S, TokenError
 MAX_JSON_BYTES = 64 * 1024
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object; ApiError (413, 400) for anything else."""
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise _fail(413, "the body is too large")
     try:
@@ -75,24 +77,34 @@ def _fail(status: int, message: str) -> ApiError:
     return ApiError(status, message)
 
 
-async def _apply(request: web.Request, edit: Callable[[dict[str, Any]], None]) -> web.Response:
+async def apply_edit(request: web.Request, edit: Callable[[dict[str, Any]], None],
+                     failed: str = "the configuration could not be saved"
+                     ) -> Config | web.Response:
+    """Apply `edit` (made to the running configuration as plain data) through the schema: the
+    new configuration, or the answer refusing it (422 naming the fields; 500 saying `failed`
+    and why when it could not be applied or saved)."""
     dev = device(request)
     raw = config_to_dict(dev.config)
     edit(raw)
     try:
-        config = await dev.apply_config(config_from_dict(raw))
+        return await dev.apply_config(config_from_dict(raw))
     except ConfigError as exc:
         return config_refused(exc)
     except OSError as exc:
-        return api_error(500, f"the configuration could not be saved: {exc.strerror or exc}")
-    return web.json_response(config_summary(config))
+        return api_error(500, f"{failed}: {exc.strerror or exc}")
+
+
+async def _apply(request: web.Request, edit: Callable[[dict[str, Any]], None]) -> web.Response:
+    config = await apply_edit(request, edit)
+    return config if isinstance(config, web.Response) else web.json_response(
+        config_summary(config))
 
 
 # -- token -------------------------------------------------------------------------------------
 
 async def issue_token(request: web.Request) -> web.Response:
     """Body {password, name?, expires_in?}: the token is in this reply and nowhere else."""
-    body = await _body(request)
+    body = await json_body(request)
     refused = await _password_ok(request, str(body.get("password", "")))
     if refused is not None:
         return refused
@@ -192,7 +204,7 @@ def _account_body(body: dict[str, Any]) -> dict[str, Any]:
 
 
 async def add_account(request: web.Request) -> web.Response:
-    body = _account_body(await _body(request))
+    body = _account_body(await json_body(request))
     return await _apply(request, lambda raw: raw["accounts"].append(body))
 
 
@@ -205,7 +217,7 @@ async def get_account(request: web.Request) -> web.Response:
 
 
 async def update_account(request: web.Request) -> web.Response:
-    body = _account_body(await _body(request))
+    body = _account_body(await json_body(request))
 
     def edit(raw: dict[str, Any]) -> None:
         raw["accounts"][_find(raw, request.match_info["id"])].update(body)
@@ -226,7 +238,7 @@ async def delete_account(request: web.Request) -> web.Response:
 
 
 async def update_line(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)
     index = int(request.match_info["index"])
 
     def edit(raw: dict[str, Any]) -> None:
@@ -242,17 +254,17 @@ async def get_features(request: web.Request) -> web.Response:
 
 
 async def update_features(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)
     return await _apply(request, lambda raw: raw["features"].update(body))
 
 
 async def update_network(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)
     return await _apply(request, lambda raw: raw["network"].update(body))
 
 
 async def update_device(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)
     return await _apply(request, lambda raw: raw["device"].update(body))
 
 
@@ -263,7 +275,7 @@ async def phone_action(request: web.Request) -> web.Response:
         return api_error(404, "the virtual phone exists on the sim board only")
     if not 0 <= index < len(handsets) or action not in ACTIONS:
         return api_error(404, "no such line or action")
-    body = await _body(request) if request.can_read_body else {}
+    body = await json_body(request) if request.can_read_body else {}
     try:
         message = press(handsets[index], action, str(body.get("digits", ""))[:32])
     except (ValueError, RuntimeError) as exc:
@@ -285,7 +297,7 @@ async def _password_ok(request: web.Request, password: str) -> web.Response | No
 
 async def change_password(request: web.Request) -> web.Response:
     """Body {current, new}; revokes every token (this one too) and signs out every browser."""
-    body = await _body(request)
+    body = await json_body(request)
     new = str(body.get("new", ""))
     problems = password_problems(new)
     if problems:
@@ -334,7 +346,7 @@ async def import_config(request: web.Request) -> web.Response:
 
 
 async def dialplan_test(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await json_body(request)
     dev = device(request)
     try:
         plan, codes = line_plan(dev.config, body.get("line", 0))
@@ -358,7 +370,7 @@ async def factory_reset(request: web.Request) -> web.Response:
     st = state(request)
     if st.system is None:
         return api_error(501, "factory reset is not available on this board yet")
-    refused = await _password_ok(request, str((await _body(request)).get("password", "")))
+    refused = await _password_ok(request, str((await json_body(request)).get("password", "")))
     if refused is not None:
         return refused
     message = await st.system.factory_reset()

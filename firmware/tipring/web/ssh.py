@@ -8,7 +8,6 @@ before saving: a refused or failed switch changes neither the running state nor 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -18,10 +17,9 @@ from tipring.config.schema import SshConfig
 from tipring.config.sshkey import SshKeyError, parse_public_key
 from tipring.runtime.ssh import SshStatus
 
-from .access import api_error, config_refused
+from .api import apply_edit, json_body
 from .appstate import device
 
-MAX_BODY_BYTES = 64 * 1024
 FIELD = "ssh.authorized_keys"
 
 
@@ -96,24 +94,12 @@ async def get_ssh(request: web.Request) -> web.Response:
 
 async def put_ssh(request: web.Request) -> web.Response:
     """Body {enabled?, authorized_keys?}: the fields given replace the stored ones."""
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        return api_error(413, "the body is too large")
-    try:
-        body = json.loads(await request.text())
-    except (ValueError, UnicodeDecodeError):
-        return api_error(400, "the body must be a JSON object")
-    if not isinstance(body, dict):
-        return api_error(400, "the body must be a JSON object")
-    dev = device(request)
-    raw = config_to_dict(dev.config)
-    raw["ssh"].update(body)  # unknown keys and wrong types: the schema's 422
-    try:
-        config = await dev.apply_config(config_from_dict(raw))
-    except ConfigError as exc:
-        return config_refused(exc)
-    except OSError as exc:
-        return api_error(500, f"SSH was not changed: {exc.strerror or exc}")
-    return web.json_response(summary(config.ssh, await dev.ssh_status()))
+    body = await json_body(request)
+    config = await apply_edit(request, lambda raw: raw["ssh"].update(body),  # unknown keys and
+                              failed="SSH was not changed")                # wrong types: 422
+    if isinstance(config, web.Response):
+        return config
+    return web.json_response(summary(config.ssh, await device(request).ssh_status()))
 
 
 def routes() -> list[web.RouteDef]:
