@@ -159,11 +159,12 @@ class ConfigStore:
         firmware (see the module docstring). Its content is that firmware's to judge."""
         try:
             data = _read_file(self.path)
-            version = _schema_version(data) if data is not None else None
         except _Unreadable:
             return
+        if data is None:
+            return
+        version = _schema_version(data)
         if version is not None and version < migrations.CURRENT_SCHEMA_VERSION:
-            assert data is not None
             write_atomically(self.schema_copy_path(version), data)
             log.info("kept the schema %d configuration as %s", version,
                      self.schema_copy_path(version))

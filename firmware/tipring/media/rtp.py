@@ -31,8 +31,6 @@ class RtpPacket:
     padding: int = 0  # padding octets to add (sending) or that were removed (received)
 
     def serialize(self) -> bytes:
-        if not 0 <= self.payload_type <= 127:
-            raise RtpError(f"payload type {self.payload_type} is outside 0..127")
         if len(self.csrc) > 15:
             raise RtpError(f"{len(self.csrc)} CSRCs, at most 15 fit")
         if not 0 <= self.padding <= 255:
@@ -40,9 +38,8 @@ class RtpPacket:
         first = (RTP_VERSION << 6) | (0x20 if self.padding else 0) | len(self.csrc)
         if self.extension is not None:
             first |= 0x10
-        out = bytearray(HEADER.pack(first, (0x80 if self.marker else 0) | self.payload_type,
-                                    self.sequence & 0xFFFF, self.timestamp & 0xFFFFFFFF,
-                                    self.ssrc & 0xFFFFFFFF))
+        out = bytearray(pack_header(first, self.payload_type, self.sequence, self.timestamp,
+                                    self.ssrc, self.marker))
         for c in self.csrc:
             out += struct.pack("!I", c & 0xFFFFFFFF)
         if self.extension is not None:
@@ -54,6 +51,16 @@ class RtpPacket:
         if self.padding:
             out += bytes(self.padding - 1) + bytes([self.padding])
         return bytes(out)
+
+
+def pack_header(first: int, payload_type: int, sequence: int, timestamp: int, ssrc: int,
+                marker: bool = False) -> bytes:
+    """The fixed 12 bytes; `first` is the V/P/X/CC byte (0x80: version 2 and nothing after the
+    header, which is every packet we send, so the session calls this directly)."""
+    if not 0 <= payload_type <= 127:
+        raise RtpError(f"payload type {payload_type} is outside 0..127")
+    return HEADER.pack(first, (0x80 if marker else 0) | payload_type, sequence & 0xFFFF,
+                       timestamp & 0xFFFFFFFF, ssrc & 0xFFFFFFFF)
 
 
 def parse_rtp(data: bytes) -> RtpPacket:

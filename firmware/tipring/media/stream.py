@@ -19,7 +19,7 @@ from typing import Literal
 
 from tipring.media import rtcp
 from tipring.media.reception import ReceptionStats
-from tipring.media.rtp import HEADER, RtpError, RtpPacket, parse_rtp
+from tipring.media.rtp import RtpError, RtpPacket, pack_header, parse_rtp
 
 COMFORT_NOISE = 13  # RFC 3389 payload type
 RTCP_INTERVAL = 5.0  # seconds, randomized by [0.5, 1.5] (RFC 3550 6.2 and 6.3.1)
@@ -86,14 +86,12 @@ class RtpStream:
                  payload_type: int | None = None, timestamp: int | None = None) -> bytes:
         """Build the next packet. Audio advances the timestamp by `samples`; telephone-events
         pass their own (fixed) `timestamp` and do not advance it."""
-        pt = self.config.payload_type if payload_type is None else payload_type
-        if not 0 <= pt <= 127:
-            raise RtpError(f"payload type {pt} is outside 0..127")
-        # The header of every packet we send is the plain 12 bytes (no CSRC, extension or
-        # padding): packed directly, as this runs for every packet of every call.
-        header = HEADER.pack(0x80, (0x80 if marker else 0) | pt, self.sequence,
-                             self.timestamp if timestamp is None else timestamp & 0xFFFFFFFF,
-                             self.ssrc)
+        # Every packet we send has the plain 12-byte header: packed directly, without an
+        # RtpPacket, as this runs for every packet of every call.
+        header = pack_header(0x80,
+                             self.config.payload_type if payload_type is None else payload_type,
+                             self.sequence, self.timestamp if timestamp is None else timestamp,
+                             self.ssrc, marker)
         self.sequence = (self.sequence + 1) & 0xFFFF
         if timestamp is None:
             self.timestamp = (self.timestamp + samples) & 0xFFFFFFFF
