@@ -171,7 +171,7 @@ def test_the_shape_is_derived_from_the_type_hints() -> None:
     assert schema_shape(reordered) == schema_shape(LineConfig)
 
 
-@pytest.mark.parametrize("hint", [dict[str, int], int | None, tuple[int, str], bytes])
+@pytest.mark.parametrize("hint", [dict[str, int], int | None, tuple[int, str], tuple[int], bytes])
 def test_a_type_without_a_toml_shape_is_refused(hint: Any) -> None:
     with pytest.raises(TypeError, match=r"^Web\.extra: "):
         schema_shape(variant(WebConfig, "Web", extra=hint))

@@ -47,9 +47,10 @@ def _describe(hint: Any, where: str) -> dict[str, Any]:
         return {**_describe(type(choices[0]), where),
                 "choices": sorted(choices, key=lambda choice: (type(choice).__name__, choice))}
     if origin is tuple:
-        item, ellipsis = typing.get_args(hint)
-        if ellipsis is not Ellipsis:
+        args = typing.get_args(hint)
+        if len(args) != 2 or args[1] is not Ellipsis:
             raise TypeError(f"{where}: config arrays are declared as tuple[X, ...], not {hint!r}")
+        item = args[0]
         if dataclasses.is_dataclass(item):
             return {"type": "array of tables", "keys": schema_shape(item)}
         return {"type": "array", "items": _describe(item, where)}
