@@ -306,8 +306,15 @@ def test_the_uart_runs_the_console_and_no_login_prompt(tmp_path: Path):
     argv = _exec_start_argv(target)
     args = build_parser().parse_args(argv[1:])
     assert (args.board, args.console, args.port) == ("sim", "/dev/ttyAMA0", 80)
-    getty = target / "etc/systemd/system/serial-getty@ttyAMA0.service"
-    assert getty.is_symlink() and os.readlink(getty) == "/dev/null"  # masked
+    units = target / "etc/systemd/system"
+    assert _masked(units) == ["getty@tty1.service", "serial-getty@ttyAMA0.service"]
+
+
+def _masked(units: Path) -> list[str]:
+    """The units masked in /etc/systemd/system (symlinks to /dev/null), and nothing else there."""
+    entries = sorted(units.iterdir())
+    assert all(entry.is_symlink() and os.readlink(entry) == "/dev/null" for entry in entries)
+    return [entry.name for entry in entries]
 
 
 def test_an_image_without_a_console_starts_none(tmp_path: Path):
@@ -316,4 +323,5 @@ def test_an_image_without_a_console_starts_none(tmp_path: Path):
     target = _install_hooks(tmp_path, "")
     args = build_parser().parse_args(_exec_start_argv(target)[1:])
     assert args.console is None and args.board == "sim"
-    assert not (target / "etc/systemd/system").exists()
+    # No UART getty to mask, but the HDMI screen's login prompt (root has no password) still is.
+    assert _masked(target / "etc/systemd/system") == ["getty@tty1.service"]

@@ -51,11 +51,15 @@ PYTHON_TIPRING_POST_INSTALL_TARGET_HOOKS += PYTHON_TIPRING_INSTALL_DATA
 
 # The console's UART must not also carry a login prompt: systemd's getty generator starts one on
 # the kernel console (console= on the command line), so that instance is masked.
+# Nor the HDMI screen (tty1): root has no password (`*`), so the login prompt systemd enables
+# there by default could never be used; it is masked too (the screen still shows the kernel's
+# console, console=tty1).
 define PYTHON_TIPRING_INSTALL_INIT_SYSTEMD
 	$(INSTALL) -D -m 0644 $(PYTHON_TIPRING_PKGDIR)/tipring.service \
 		$(TARGET_DIR)/usr/lib/systemd/system/tipring.service
+	mkdir -p $(TARGET_DIR)/etc/systemd/system
+	ln -sf /dev/null $(TARGET_DIR)/etc/systemd/system/getty@tty1.service
 	if [ -n '$(PYTHON_TIPRING_CONSOLE)' ]; then \
-		mkdir -p $(TARGET_DIR)/etc/systemd/system && \
 		ln -sf /dev/null $(TARGET_DIR)/etc/systemd/system/serial-getty@$(PYTHON_TIPRING_CONSOLE).service; \
 	fi
 endef

@@ -10,6 +10,13 @@ Loading never rewrites the file: an upgraded config is written in the new schema
 save, so rolling back to the previous firmware image still finds a file it can read until then;
 after it, that firmware finds the copy the save kept of the last file in its schema
 (`config.toml.schema-N`, see store.py), so it starts with the settings it had, not the defaults.
+
+The rule that makes this work: every change of the file's shape (a key or table added, removed
+or renamed, a choice added or dropped, a type changed) bumps CURRENT_SCHEMA_VERSION and registers
+a migration from the previous version, even one that returns the document unchanged. Schema 1 is
+the shape of the first release. tests/test_config_shape.py compares `shape.schema_shape()` with
+the shape recorded per version in tests/data/config_schema/ and fails on a change without a bump;
+a recorded version is never edited once released, and its example file must keep loading.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ Each section is a frozen dataclass (safe to share between the loop, the web UI a
 thread; change it with `dataclasses.replace`). Arrays are tuples for the same reason. Fields are
 keyword-only so adding one never shifts the others. To add a setting, add an annotated field
 here: `decode.py` derives the accepted TOML type from the annotation, `setting()` adds value
-checks, and `cross_check` methods hold rules that involve several fields.
+checks, and `cross_check` methods hold rules that involve several fields. A new, removed or
+retyped field changes the file's shape, which needs a new schema version (see migrations.py).
 """
 
 from __future__ import annotations
