@@ -8,9 +8,11 @@ Gaps a buffer reports are filled by the same concealment (TipRing's G.711 PLC), 
 is about buffering decisions. Printed per trace and buffer: mean and 95th-percentile buffering
 delay (playout time - arrival time of each played packet, ms), late loss (packets that arrived but
 were not played, %), concealed (concealment played while the stream was running, % of its
-duration: lost and late packets, and holds that grow the delay), and PESQ-NB (ITU-T P.862 via the
+duration: lost and late packets, and holds that grow the delay), PESQ-NB (ITU-T P.862 via the
 `pesq` package) of the whole output against the loss-free decoded speech followed by silence
-(the output runs behind the speech by the network's and the buffer's delay).
+(the output runs behind the speech by the network's and the buffer's delay), and R, ITU-T G.107's
+transmission rating for the call's mean one-way delay and its loss (see emodel_r): a second,
+standard view of how the buffer traded delay against late loss.
 
 Baselines: speexdsp's jitter buffer (libspeexdsp) and spandsp's playout buffer in adaptive mode
 (libspandsp playout.h), both through their C ABI, both driven one frame per 20 ms tick. Rows:
@@ -386,11 +388,12 @@ def main() -> None:
     runs = f", mean of {args.runs} seeds each" if args.runs > 1 else ""
     print(f"{len(pcm) / 8000:.0f} s of speech per trace{runs}; delays in ms (playout - arrival)")
     header = (f"{'trace':<16} {'buffer':<10} {'mean':>6} {'p95':>6} {'late %':>7} "
-              f"{'concealed %':>11} {'PESQ':>5}")
+              f"{'concealed %':>11} {'PESQ':>5} {'R':>5}")
     print(header)
     print("-" * len(header))
     names = [t.name for t in traces(args.seconds, payloads)]
     met = {"tipring": 0, "tipring/20": 0}
+    rating_no_lower = 0
     met_noise = {"tipring": 0, "tipring/20": 0}
     for n, trace_name in enumerate(names):
         figures: dict[str, list[tuple[float, ...]]] = {name: [] for name in BUFFERS}
@@ -401,13 +404,16 @@ def main() -> None:
             start = trace.packets[0].sent
             end = max(p.arrival for p in arrivals) + 0.5
             floors.append(floor_delay(trace, start))
+            network_ms = 1000 * statistics.mean(p.arrival - p.sent for p in arrivals)
             for name, play in BUFFERS.items():
-                figures[name].append(measure(play(trace, start, end), reference))
+                result = play(trace, start, end)
+                r = emodel_r(network_ms, result, len(trace.packets))
+                figures[name].append((*measure(result, reference), r))
         rows = {name: tuple(statistics.mean(f) for f in zip(*runs, strict=True))
                 for name, runs in figures.items()}
-        for name, (mean, p95, late, concealed, score) in rows.items():
+        for name, (mean, p95, late, concealed, score, r) in rows.items():
             print(f"{trace_name:<16} {name:<10} {mean:>6.1f} {p95:>6.1f} {late:>7.2f} "
-                  f"{concealed:>11.2f} {score:>5.2f}")
+                  f"{concealed:>11.2f} {score:>5.2f} {r:>5.1f}")
         floor = statistics.mean(floors)
         verdicts = []
         for ours, theirs in (("tipring", "speexdsp"), ("tipring/20", "speex/20")):
@@ -421,14 +427,18 @@ def main() -> None:
                 verdict += ", met within noise"
             verdicts.append(f"{ours} vs {theirs}: {verdict}")
         print(f"{'':<16} floor {floor:.1f} ms; " + "; ".join(verdicts))
+        rating_no_lower += round(rows["tipring"][5], 1) >= round(rows["speexdsp"][5], 1)
         if args.runs > 1:
             spread = ", ".join(
                 f"{label} {mean:+.{digits}f} +- {half:.{digits}f}"
-                for label, k, digits in (("delay", 0, 1), ("late", 2, 2), ("PESQ", 4, 3))
+                for label, k, digits in (("delay", 0, 1), ("late", 2, 2), ("PESQ", 4, 3),
+                                         ("R", 5, 2))
                 for mean, half in [paired_interval(figures["tipring"], figures["speexdsp"], k)])
             print(f"{'':<16} seed spread, tipring - speexdsp (95 %): {spread}")
     print(f"target met on {met['tipring']}/{len(names)} traces (no minimum delay, both), "
           f"{met['tipring/20']}/{len(names)} (20 ms minimum: ours, speexdsp's margin)")
+    print(f"G.107 rating R no lower than speexdsp's on {rating_no_lower}/{len(names)} traces "
+          f"(no minimum delay)")
     if args.runs > 1:
         print(f"within noise (PESQ no worse beyond its 95 % interval): {met_noise['tipring']}/"
               f"{len(names)} and {met_noise['tipring/20']}/{len(names)}")
@@ -450,6 +460,28 @@ def paired_interval(ours: list[tuple[float, ...]], theirs: list[tuple[float, ...
     return statistics.mean(diffs), t * statistics.stdev(diffs) / math.sqrt(len(diffs))
 
 
+# ITU-T G.107's E-model, for a second view of the same trade-off: what a late packet and a
+# millisecond of delay each cost in transmission rating R. Delay impairment Id in the usual
+# simplification (Cole and Rosenbluth): 0.024 R per ms of one-way delay, plus 0.11 per ms beyond
+# 177.3 ms. Loss: Ie-eff = Ie + (95 - Ie) Ppl / (Ppl / BurstR + Bpl) (G.107 (7-29)) with G.711's
+# Ie = 0 and, with concealment, Bpl = 25.1 (G.113 Appendix I), random loss (BurstR = 1). So below
+# 177 ms, 1 % more loss costs 3.6 R, as much as 150 ms of delay; above it, as much as 27 ms.
+R0 = 93.2           # G.107's default basic signal-to-noise ratio, less its default impairments
+BPL_G711_PLC = 25.1
+PACKETIZATION_MS = 20.0
+
+
+def emodel_r(network_ms: float, result: Result, sent: int) -> float:
+    """R for a call whose one-way delay is the network's mean, the buffer's mean and the 20 ms
+    packet, and whose loss is every packet sent but not played (network loss and late loss)."""
+    delay = network_ms + statistics.mean(result.delays_ms) + PACKETIZATION_MS
+    idd = 0.024 * delay + (0.11 * (delay - 177.3) if delay > 177.3 else 0.0)
+    played = len(result.delays_ms)
+    loss = 100 * (sent - played) / sent
+    ie_eff = 95 * loss / (loss + BPL_G711_PLC)
+    return R0 - idd - ie_eff
+
+
 def measure(result: Result, reference: np.ndarray) -> tuple[float, float, float, float, float]:
     """Mean and 95th-percentile delay, late %, concealed %, PESQ."""
     delays = result.delays_ms
@@ -462,7 +494,7 @@ def target_missed(ours: tuple[float, ...], theirs: tuple[float, ...], floor: flo
     """The issue's target, what of it is missed: a lower mean delay than speexdsp's (or both at
     the floor, within 0.1 ms, where nothing can be lower), at equal or lower late loss (to the
     0.01 % printed), and PESQ no worse (to the 0.01 printed)."""
-    (delay, _, late, _, score), (their_delay, _, their_late, _, their_score) = ours, theirs
+    (delay, _, late, _, score, *_), (their_delay, _, their_late, _, their_score, *_) = ours, theirs
     missed = []
     if not (delay < their_delay or max(delay, their_delay) <= floor + 0.1):
         missed.append(f"delay {delay:.1f} vs {their_delay:.1f}")

@@ -318,7 +318,17 @@ static void update_target(tr_jbuf_t *jb, int64_t now)
     int32_t low = sorted[0];
     int32_t top = (jb->window_len - 1) * 98 / 100;
     int32_t high = sorted[top];
+    /* The cover is where playout is, as a delay above the base, and choose_cover compares it
+     * with the grid points around the new target: when the base moves (the window's fastest
+     * packet leaves it, or a faster one comes), it moves the other way, so it still names the
+     * same playout point. It used to keep its old offset: after a base 16 ms higher, the point
+     * playout was on read as the one above it, took the bonus for staying put, and playout moved
+     * there (20 ms more delay and an edit, for nothing). The target is a statistic of the window
+     * above its fastest packet, and follows the base. */
+    int64_t moved = jb->anchor + low - jb->base;
     jb->base = jb->anchor + low;
+    int64_t cover = jb->cover - moved;
+    jb->cover = cover < 0 ? 0 : cover > INT32_MAX / 2 ? INT32_MAX / 2 : (int32_t)cover;
     jb->stats.jitter = high - low;
     int32_t wanted = jb->fixed ? jb->min_delay
                                : cheapest_delay(sorted, jb->window_len, top) - low + SAFETY;

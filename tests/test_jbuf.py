@@ -178,6 +178,33 @@ def test_playout_takes_the_frame_grid_point_below_the_target_when_it_is_cheap() 
     assert jb.stats.late == len(spared) // 2
 
 
+def test_the_fastest_packet_leaving_the_window_does_not_move_playout() -> None:
+    # One packet 16 ms faster than all others sets the base for 10 s (the window's 500 packets);
+    # 1 % of packets are 18 ms late, enough that the grid point below the target costs nearly as
+    # much as the one above. When the fast packet leaves the window the base rises 16 ms: nothing
+    # about the network changed, so the playout delay must not. Target and cover are delays
+    # above the base, and the cover used to keep its old offset: read against the new base, the
+    # point playout was on looked like the one above, which took the bonus for staying put, and
+    # playout moved there (20 ms more delay and a time-scale edit, for nothing).
+    def delay(rng: random.Random, i: int) -> float:
+        if i == 100:
+            return 0.014
+        return 0.030 + rng.uniform(0, 0.004) + (0.018 if rng.random() < 0.01 else 0.0)
+
+    trace = jt.make_trace("base", 16, delay)
+    jb = ffi.new("tr_jbuf_t *")
+    lib.tr_jb_init(jb, 0, 300, 0)
+    seen = {}
+    for frame, _, _ in jt.play(ffi, lib, jb, trace, frames=int(16 / 0.02), markers=False):
+        if frame in (int(10 / 0.02), int(15 / 0.02)):  # before and after the base moves
+            seen[frame] = (jb.base, jb.stats.current_delay + jb.base, jb.stats.stretches)
+    (base_before, playout_before, edits_before), (base_after, playout_after, edits_after) = (
+        seen.values())
+    assert base_after - base_before == 16 * 8  # the base did move
+    assert playout_after == playout_before  # playout (relative to the timeline) did not
+    assert edits_after == edits_before
+
+
 def test_fixed_mode_keeps_the_configured_delay() -> None:
     trace = jt.make_trace("gauss", 20, jt.gaussian(30, 15))
     jb, _, _ = jt.run(ffi, lib, trace, min_ms=60, max_ms=300, fixed=True)
