@@ -14,8 +14,10 @@ import pytest
 from tipring.runtime.sip_transport import (
     Destination,
     SipTransports,
+    VERIFY_FLAGS,
     connect_failure,
     tls_client_context,
+    tls_client_from_pem,
 )
 from tipring.sip.message import Request, Response, parse_message
 
@@ -166,6 +168,42 @@ def test_tls_verifies_the_server(certificate: tuple[Path, Path]) -> None:
             await b.close()
 
     asyncio.run(untrusted())
+
+
+def test_tls_verifies_strictly_on_every_python(tmp_path: Path) -> None:
+    """Python 3.13 made certificate checks strict (RFC 5280 form) by default; the image runs
+    3.14 and CI 3.11, so the client contexts ask for it themselves and both refuse a server
+    whose CA does not mark basicConstraints critical, as the device would."""
+    from peers.pki import TestCa
+
+    lax = TestCa(tmp_path / "lax", "Hand-rolled PBX CA", rfc5280=False)
+    server_cert = lax.issue("sip.tipring.test")
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(str(server_cert.cert), str(server_cert.key))
+    lax_pem = lax.cert.read_text()
+    clients = [tls_client_context(ca_file=str(lax.cert)), tls_client_from_pem(ca=lax_pem)]
+    for client in clients:
+        assert client is not None and client.verify_flags & VERIFY_FLAGS == VERIFY_FLAGS
+    lenient = ssl.create_default_context(cadata=lax_pem)
+    lenient.verify_flags &= ~VERIFY_FLAGS  # what 3.11 did without being told
+
+    async def attempt(client: ssl.SSLContext) -> str:
+        a, _, b, b_in = await pair(tls_server=server, tls_client=client)
+        try:
+            await a.send(register(1, "TLS"),
+                         Destination("127.0.0.1", b.local_port + 1, "tls", "sip.tipring.test"))
+            await b_in.next()
+            return "accepted"
+        except ssl.SSLCertVerificationError as failed:
+            return connect_failure(failed)
+        finally:
+            await a.close()
+            await b.close()
+
+    for client in clients:
+        assert asyncio.run(attempt(client)) == (
+            "server certificate not trusted: Basic Constraints of CA cert not marked critical")
+    assert asyncio.run(attempt(lenient)) == "accepted"  # the CA itself is fine otherwise
 
 
 class RawInbox:

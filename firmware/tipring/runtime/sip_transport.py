@@ -367,11 +367,24 @@ class SipTransports:
         return protocol
 
 
+# Python 3.13 made create_default_context() verify with VERIFY_X509_STRICT (RFC 5280 form: e.g.
+# a CA's basicConstraints must be critical and it must carry keyUsage) and VERIFY_X509_PARTIAL_CHAIN
+# (a configured intermediate may be the trust anchor). Set them on every version, so that CI on
+# 3.11 accepts and refuses exactly the servers the 3.14 image does.
+VERIFY_FLAGS = ssl.VERIFY_X509_STRICT | ssl.VERIFY_X509_PARTIAL_CHAIN
+
+
+def _verifying_context(cafile: str | None = None, cadata: str | None = None) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=cafile, cadata=cadata)
+    context.verify_flags |= VERIFY_FLAGS
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
 def tls_client_context(ca_file: str | None = None, cert_file: str | None = None,
                        key_file: str | None = None) -> ssl.SSLContext:
     """Verify servers against the system CAs (or `ca_file`); optionally present a certificate."""
-    context = ssl.create_default_context(cafile=ca_file)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context = _verifying_context(cafile=ca_file)
     if cert_file:
         context.load_cert_chain(cert_file, key_file)
     return context
@@ -388,8 +401,7 @@ def tls_client_from_pem(ca: str = "", certificate: str = "", key: str = "",
         return None
     import tempfile
 
-    context = ssl.create_default_context(cadata=ca or None)  # no CA given: the system's
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context = _verifying_context(cadata=ca or None)  # no CA given: the system's
     if certificate:
         with tempfile.TemporaryDirectory(dir=folder, prefix=".sip-tls-") as private:
             cert_file, key_file = f"{private}/certificate.pem", f"{private}/key.pem"
