@@ -206,6 +206,36 @@ def test_tls_verifies_strictly_on_every_python(tmp_path: Path) -> None:
     assert asyncio.run(attempt(lenient)) == "accepted"  # the CA itself is fine otherwise
 
 
+def test_close_does_not_wait_for_a_client_stuck_before_its_tls_handshake(
+        certificate: tuple[Path, Path]) -> None:
+    """Since Python 3.12 a listener's wait_closed() waits for every connection it accepted,
+    including a TLS one whose handshake never started (a port scanner, a stalled peer); close()
+    must end those itself instead of hanging until the 60 s handshake timeout. (3.11 neither
+    waits nor can close them, so there only the prompt return is checked.)"""
+    cert, key = certificate
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(str(cert), str(key))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        b = SipTransports(Inbox(), "127.0.0.1", 0, tls_server=server)
+        await b.start()
+        stalled = socket.create_connection(("127.0.0.1", b.local_port + 1))
+        stalled.setblocking(False)
+        try:
+            idle_tcp = socket.create_connection(("127.0.0.1", b.local_port))
+            with pytest.raises(TimeoutError):  # the listener has accepted it and waits
+                await asyncio.wait_for(loop.sock_recv(stalled, 1), 0.2)
+            await asyncio.wait_for(b.close(), 30)  # well inside the 60 s handshake timeout
+            if hasattr(asyncio.Server, "close_clients"):  # 3.13+
+                assert await asyncio.wait_for(loop.sock_recv(stalled, 1), 5) == b""
+            idle_tcp.close()
+        finally:
+            stalled.close()
+
+    asyncio.run(main())
+
+
 class RawInbox:
     """What a raw-mode SipTransports hands over: bytes per source, and lost flows."""
 

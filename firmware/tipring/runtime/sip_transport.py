@@ -240,6 +240,13 @@ class SipTransports:
         self.closing = True
         for server in self._servers:
             server.close()
+            # Since 3.12 wait_closed() also waits for every connection the listener accepted,
+            # among them a TLS client still in (or stuck before) its handshake, which we never
+            # saw: without this a port scanner held close() for the 60 s handshake timeout.
+            # 3.11 has no close_clients() and does not wait for connections.
+            close_clients = getattr(server, "close_clients", None)
+            if close_clients is not None:
+                close_clients()
         for stream in list(self._connections.values()):
             if stream.transport is not None:
                 stream.transport.close()
