@@ -194,6 +194,11 @@ class _Scan:
     def __init__(self, tree: ast.Module) -> None:
         self.tree = tree
         self.aliases = _import_aliases(tree)
+        # A module that names its start method does not depend on the default.
+        self.start_method_set = any(
+            isinstance(node, ast.Call)
+            and self.qualified(node.func) == "multiprocessing.set_start_method"
+            for node in ast.walk(tree))
 
     def findings(self) -> Iterator[tuple[int, Rule]]:
         for node in ast.walk(self.tree):
@@ -225,7 +230,8 @@ class _Scan:
     def _names(self, node: ast.AST) -> Iterator[Rule]:
         if isinstance(node, ast.Name | ast.Attribute):
             name = self.qualified(node)
-            if name in NAME_RULES:
+            if name in NAME_RULES and not (self.start_method_set
+                                           and name.startswith("multiprocessing.")):
                 yield NAME_RULES[name]
 
     def _methods(self, node: ast.AST) -> Iterator[Rule]:

@@ -126,6 +126,8 @@ def test_every_shape_rule_has_snippets() -> None:
     ("import concurrent.futures\nimport multiprocessing\nconcurrent.futures.ProcessPoolExecutor("
     "mp_context=multiprocessing.get_context('spawn'))\n"),
     "import threading\nthreading.RLock()\n",
+    ("import multiprocessing\nmultiprocessing.set_start_method('spawn')\n"
+     "multiprocessing.Process(target=f).start()\n"),
     "import argparse\nparser.add_argument('--srtp', action=argparse.BooleanOptionalAction)\n",
     ("for port in ports:\n    try:\n        pass\n    finally:\n        for line in port:\n"
     "            break\n"),
