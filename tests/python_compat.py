@@ -128,17 +128,14 @@ NAME_RULES = {rule.id: rule for rule in [
       for name in ("Process", "Pool", "Manager")],
 ]}
 
-# Method names flagged whatever the receiver (its type is unknown to an AST), except receivers
-# that resolve to one of the listed modules.
-METHOD_RULES: dict[str, tuple[Rule, frozenset[str]]] = {
-    "warn": (Rule("Logger.warn()", "3.13", "deprecated alias with a DeprecationWarning; 3.13's "
-                  "alphas removed it (gh-105376) and it stays only for compatibility",
-                  "Logger.warning()"), frozenset({"warnings"})),
-    **{name: (Rule(f"Wave_read.{name}()", "3.13", "deprecated, removal in 3.15 (What's New 3.13)",
-                   "nothing: the markers were always empty"), frozenset())
+# Method names flagged whatever the receiver: an AST does not know its type, and these names
+# belong to nothing else in the standard library.
+METHOD_RULES = {
+    **{name: Rule(f"Wave_read.{name}()", "3.13", "deprecated, removal in 3.15 (What's New 3.13)",
+                  "nothing: the markers were always empty")
        for name in ("getmark", "setmark", "getmarkers")},
-    "is_reserved": (Rule("PurePath.is_reserved()", "3.13", "deprecated (What's New 3.13)",
-                         "os.path.isreserved"), frozenset()),
+    "is_reserved": Rule("PurePath.is_reserved()", "3.13", "deprecated (What's New 3.13)",
+                        "os.path.isreserved"),
 }
 
 SHAPE_RULES = {rule.id: rule for rule in [
@@ -161,8 +158,8 @@ SHAPE_RULES = {rule.id: rule for rule in [
     Rule("concurrent.futures.ProcessPoolExecutor without mp_context=", "3.14",
          "the default start method on Linux is now 'forkserver' (What's New 3.14)",
          "mp_context=multiprocessing.get_context(...)"),
-    Rule("threading.RLock with arguments", "3.14", "DeprecationWarning, arguments refused "
-         "from 3.15 (What's New 3.14)", "threading.RLock()"),
+    Rule("threading.RLock with arguments", "3.13", "DeprecationWarning, arguments refused "
+         "from 3.15 (pending-removal list of What's New 3.14)", "threading.RLock()"),
     Rule("argparse.BooleanOptionalAction with type/choices/metavar", "3.14", _GONE_314,
          "a plain BooleanOptionalAction"),
     Rule("strptime day of month without a year", "3.13", "DeprecationWarning: leap days fail to "
@@ -235,10 +232,9 @@ class _Scan:
                 yield NAME_RULES[name]
 
     def _methods(self, node: ast.AST) -> Iterator[Rule]:
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-            rule, exempt = METHOD_RULES.get(node.func.attr, (None, frozenset()))
-            if rule and self.qualified(node.func.value) not in exempt:
-                yield rule
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in METHOD_RULES):
+            yield METHOD_RULES[node.func.attr]
 
     def _calls(self, node: ast.AST) -> Iterator[Rule]:
         if not isinstance(node, ast.Call):
@@ -324,4 +320,4 @@ def _leaves_finally(node: ast.AST, in_loop: bool) -> bool:
 
 
 ALL_RULES = (*MODULE_RULES.values(), *NAME_RULES.values(),
-             *(rule for rule, _ in METHOD_RULES.values()), *SHAPE_RULES.values())
+             *METHOD_RULES.values(), *SHAPE_RULES.values())

@@ -33,7 +33,6 @@ def _name_snippets(name: str) -> list[str]:
 
 
 _METHOD_SNIPPETS = {
-    "warn": "import logging\nlogging.getLogger(__name__).warn('hook flash ignored')\n",
     "getmark": "import wave\nwave.open('ring.wav').getmark(1)\n",
     "setmark": "import wave\nwave.open('ring.wav', 'wb').setmark(1, 0, 'x')\n",
     "getmarkers": "import wave\nwith wave.open('ring.wav') as prompt:\n    prompt.getmarkers()\n",
@@ -78,7 +77,7 @@ def _snippets(rule_id: str) -> list[str]:
                 f"import {rule_id}.sub as alias\n"]
     if rule_id in NAME_RULES:
         return _name_snippets(rule_id)
-    method = next(name for name, (rule, _) in METHOD_RULES.items() if rule.id == rule_id)
+    method = next(name for name, rule in METHOD_RULES.items() if rule.id == rule_id)
     return [_METHOD_SNIPPETS[method]]
 
 
@@ -109,8 +108,6 @@ def test_every_shape_rule_has_snippets() -> None:
     "import asyncio\nasync def main():\n    asyncio.get_running_loop()\nasyncio.run(main())\n",
     "def get_event_loop():\n    return None\nget_event_loop()\n",  # ours, not asyncio's
     "import inspect\ninspect.iscoroutinefunction(print)\n",
-    "import warnings\nwarnings.warn('old', DeprecationWarning, stacklevel=2)\n",
-    "import logging\nlogging.getLogger(__name__).warning('hook flash ignored')\n",
     "import re\nre.sub(r'\\s+', ' ', header, count=1)\nre.split(',', value, maxsplit=1)\n",
     "import re\nPATTERN = re.compile(',')\nPATTERN.split(value, 1)\nPATTERN.sub('', text, 1)\n",
     "import datetime\ndatetime.datetime.now(datetime.UTC)\n",
