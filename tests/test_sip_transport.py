@@ -14,6 +14,7 @@ import pytest
 from tipring.runtime.sip_transport import (
     Destination,
     SipTransports,
+    NOT_VERIFIED,
     VERIFY_FLAGS,
     connect_failure,
     tls_client_context,
@@ -170,24 +171,29 @@ def test_tls_verifies_the_server(certificate: tuple[Path, Path]) -> None:
     asyncio.run(untrusted())
 
 
-def test_tls_verifies_strictly_on_every_python(tmp_path: Path) -> None:
-    """Python 3.13 made certificate checks strict (RFC 5280 form) by default; the image runs
-    3.14 and CI 3.11, so the client contexts ask for it themselves and both refuse a server
-    whose CA does not mark basicConstraints critical, as the device would."""
+def test_tls_takes_a_pbx_made_ca_the_same_on_every_python(tmp_path: Path) -> None:
+    """Python 3.13 made certificate checks strict (RFC 5280 form) by default, so a CA that does
+    not mark basicConstraints critical (as PBX scripts such as Asterisk's ast_tls_cert make them)
+    would be refused on the 3.14 image and accepted on 3.11. The client contexts set the flags
+    themselves: such a CA is accepted on both, and a server it did not sign is still refused."""
     from peers.pki import TestCa
 
-    lax = TestCa(tmp_path / "lax", "Hand-rolled PBX CA", rfc5280=False)
+    lax = TestCa(tmp_path / "lax", "PBX-made CA", rfc5280=False)
     server_cert = lax.issue("sip.tipring.test")
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    server.load_cert_chain(str(server_cert.cert), str(server_cert.key))
+    stranger = TestCa(tmp_path / "other", "Someone else's CA", rfc5280=False)
     lax_pem = lax.cert.read_text()
     clients = [tls_client_context(ca_file=str(lax.cert)), tls_client_from_pem(ca=lax_pem)]
     for client in clients:
-        assert client is not None and client.verify_flags & VERIFY_FLAGS == VERIFY_FLAGS
-    lenient = ssl.create_default_context(cadata=lax_pem)
-    lenient.verify_flags &= ~VERIFY_FLAGS  # what 3.11 did without being told
+        assert client is not None
+        assert client.verify_flags & VERIFY_FLAGS == VERIFY_FLAGS
+        assert not client.verify_flags & NOT_VERIFIED
+    strict = ssl.create_default_context(cadata=lax_pem)
+    strict.verify_flags |= NOT_VERIFIED  # what 3.13+ does when not told otherwise
 
-    async def attempt(client: ssl.SSLContext) -> str:
+    async def attempt(client: ssl.SSLContext, signed_by: TestCa) -> str:
+        certificate = server_cert if signed_by is lax else signed_by.issue("sip.tipring.test")
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server.load_cert_chain(str(certificate.cert), str(certificate.key))
         a, _, b, b_in = await pair(tls_server=server, tls_client=client)
         try:
             await a.send(register(1, "TLS"),
@@ -201,9 +207,10 @@ def test_tls_verifies_strictly_on_every_python(tmp_path: Path) -> None:
             await b.close()
 
     for client in clients:
-        assert asyncio.run(attempt(client)) == (
-            "server certificate not trusted: Basic Constraints of CA cert not marked critical")
-    assert asyncio.run(attempt(lenient)) == "accepted"  # the CA itself is fine otherwise
+        assert asyncio.run(attempt(client, lax)) == "accepted"
+        assert asyncio.run(attempt(client, stranger)).startswith("server certificate not trusted")
+    assert asyncio.run(attempt(strict, lax)) == (  # the test is real: strict form refuses it
+        "server certificate not trusted: Basic Constraints of CA cert not marked critical")
 
 
 def test_close_does_not_wait_for_a_client_stuck_before_its_tls_handshake(

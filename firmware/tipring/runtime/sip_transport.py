@@ -375,15 +375,20 @@ class SipTransports:
 
 
 # Python 3.13 made create_default_context() verify with VERIFY_X509_STRICT (RFC 5280 form: e.g.
-# a CA's basicConstraints must be critical and it must carry keyUsage) and VERIFY_X509_PARTIAL_CHAIN
-# (a configured intermediate may be the trust anchor). Set them on every version, so that CI on
-# 3.11 accepts and refuses exactly the servers the 3.14 image does.
-VERIFY_FLAGS = ssl.VERIFY_X509_STRICT | ssl.VERIFY_X509_PARTIAL_CHAIN
+# a CA's basicConstraints must be critical) and VERIFY_X509_PARTIAL_CHAIN (a configured
+# intermediate may be the trust anchor). The flags are set here on every version, so CI on 3.11
+# accepts and refuses exactly the servers the 3.14 image does, with one choice of ours: no strict
+# form. The CA a user pastes is one they chose to trust, and PBX scripts (Asterisk's
+# ast_tls_cert among them) make CAs whose basicConstraints are not critical; refusing those
+# would break TLS with the PBX for a rule about encoding, while the chain, the validity dates and
+# the host name are checked all the same.
+VERIFY_FLAGS = ssl.VERIFY_X509_PARTIAL_CHAIN
+NOT_VERIFIED = ssl.VERIFY_X509_STRICT
 
 
 def _verifying_context(cafile: str | None = None, cadata: str | None = None) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=cafile, cadata=cadata)
-    context.verify_flags |= VERIFY_FLAGS
+    context.verify_flags = (context.verify_flags | VERIFY_FLAGS) & ~NOT_VERIFIED
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
