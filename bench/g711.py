@@ -6,7 +6,8 @@ for the checked facade, and for audioop. Targets (issue 2): bulk encode >= 10x a
 call < 1 us.
 
 Run: .venv/bin/python bench/g711.py [--seconds 0.5]
-audioop is in the standard library up to Python 3.12; on 3.13+ install `audioop-lts` for the baseline.
+audioop is in the standard library up to Python 3.12; on 3.13+ the `bench` extra installs
+`audioop-lts`, the same module, for the baseline.
 """
 
 from __future__ import annotations

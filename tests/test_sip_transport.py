@@ -14,8 +14,11 @@ import pytest
 from tipring.runtime.sip_transport import (
     Destination,
     SipTransports,
+    NOT_VERIFIED,
+    VERIFY_FLAGS,
     connect_failure,
     tls_client_context,
+    tls_client_from_pem,
 )
 from tipring.sip.message import Request, Response, parse_message
 
@@ -166,6 +169,78 @@ def test_tls_verifies_the_server(certificate: tuple[Path, Path]) -> None:
             await b.close()
 
     asyncio.run(untrusted())
+
+
+def test_tls_takes_a_pbx_made_ca_the_same_on_every_python(tmp_path: Path) -> None:
+    """Python 3.13 made certificate checks strict (RFC 5280 form) by default, so a CA that does
+    not mark basicConstraints critical (as PBX scripts such as Asterisk's ast_tls_cert make them)
+    would be refused on the 3.14 image and accepted on 3.11. The client contexts set the flags
+    themselves: such a CA is accepted on both, and a server it did not sign is still refused."""
+    from peers.pki import TestCa
+
+    lax = TestCa(tmp_path / "lax", "PBX-made CA", rfc5280=False)
+    server_cert = lax.issue("sip.tipring.test")
+    stranger = TestCa(tmp_path / "other", "Someone else's CA", rfc5280=False)
+    lax_pem = lax.cert.read_text()
+    clients = [tls_client_context(ca_file=str(lax.cert)), tls_client_from_pem(ca=lax_pem)]
+    for client in clients:
+        assert client is not None
+        assert client.verify_flags & VERIFY_FLAGS == VERIFY_FLAGS
+        assert not client.verify_flags & NOT_VERIFIED
+    strict = ssl.create_default_context(cadata=lax_pem)
+    strict.verify_flags |= NOT_VERIFIED  # what 3.13+ does when not told otherwise
+
+    async def attempt(client: ssl.SSLContext, signed_by: TestCa) -> str:
+        certificate = server_cert if signed_by is lax else signed_by.issue("sip.tipring.test")
+        server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        server.load_cert_chain(str(certificate.cert), str(certificate.key))
+        a, _, b, b_in = await pair(tls_server=server, tls_client=client)
+        try:
+            await a.send(register(1, "TLS"),
+                         Destination("127.0.0.1", b.local_port + 1, "tls", "sip.tipring.test"))
+            await b_in.next()
+            return "accepted"
+        except ssl.SSLCertVerificationError as failed:
+            return connect_failure(failed)
+        finally:
+            await a.close()
+            await b.close()
+
+    for client in clients:
+        assert asyncio.run(attempt(client, lax)) == "accepted"
+        assert asyncio.run(attempt(client, stranger)).startswith("server certificate not trusted")
+    assert asyncio.run(attempt(strict, lax)) == (  # the test is real: strict form refuses it
+        "server certificate not trusted: Basic Constraints of CA cert not marked critical")
+
+
+def test_close_does_not_wait_for_a_client_stuck_before_its_tls_handshake(
+        certificate: tuple[Path, Path]) -> None:
+    """Since Python 3.12 a listener's wait_closed() waits for every connection it accepted,
+    including a TLS one whose handshake never started (a port scanner, a stalled peer); close()
+    must end those itself instead of hanging until the 60 s handshake timeout. (3.11 neither
+    waits nor can close them, so there only the prompt return is checked.)"""
+    cert, key = certificate
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(str(cert), str(key))
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        b = SipTransports(Inbox(), "127.0.0.1", 0, tls_server=server)
+        await b.start()
+        stalled = socket.create_connection(("127.0.0.1", b.local_port + 1))
+        stalled.setblocking(False)
+        try:
+            idle_tcp = socket.create_connection(("127.0.0.1", b.local_port))
+            with pytest.raises(TimeoutError):  # the listener has accepted it and waits
+                await asyncio.wait_for(loop.sock_recv(stalled, 1), 0.2)
+            await asyncio.wait_for(b.close(), 30)  # well inside the 60 s handshake timeout
+            if hasattr(asyncio.Server, "close_clients"):  # 3.13+
+                assert await asyncio.wait_for(loop.sock_recv(stalled, 1), 5) == b""
+            idle_tcp.close()
+        finally:
+            stalled.close()
+
+    asyncio.run(main())
 
 
 class RawInbox:

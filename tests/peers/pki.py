@@ -29,19 +29,25 @@ class ServerCertificate:
 
 
 class TestCa:
-    """`TestCa(folder)` makes the CA; `issue(name, *subject_alt_names)` a server certificate."""
+    """`TestCa(folder)` makes the CA; `issue(name, *subject_alt_names)` a server certificate.
+
+    `rfc5280=False` makes a CA as hand-rolled PBX scripts often do: basicConstraints not marked
+    critical and no keyUsage. OpenSSL accepts it unless told to verify strictly, as Python 3.13
+    and later do by default."""
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
 
-    def __init__(self, folder: Path, name: str = "TipRing Test CA") -> None:
+    def __init__(self, folder: Path, name: str = "TipRing Test CA", *,
+                 rfc5280: bool = True) -> None:
         self.folder = Path(folder)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.cert = self.folder / "ca.pem"
         self.key = self.folder / "ca.key"
+        extensions = (["-addext", "basicConstraints=critical,CA:TRUE",
+                       "-addext", "keyUsage=critical,keyCertSign,cRLSign"] if rfc5280
+                      else ["-addext", "basicConstraints=CA:TRUE"])
         _run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", f"/CN={name}",
-             "-keyout", str(self.key), "-out", str(self.cert),
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+             "-keyout", str(self.key), "-out", str(self.cert), *extensions)
         self._serial = 1
 
     def issue(self, name: str, *alt_names: str) -> ServerCertificate:
